@@ -1,0 +1,79 @@
+"""Typed readers for the environment variables that configure humeval.
+
+Every setting that comes from the environment is parsed here, strictly: a
+value that cannot be parsed stops start-up with ImproperlyConfigured naming
+the variable, instead of falling back to a default silently.
+"""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def read_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def read_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a boolean; use 1 or 0 (or true/false, yes/no, on/off)."
+    )
+
+
+def read_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    items = [part.strip() for part in raw.split(",")]
+    if any(not item for item in items):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} has an empty entry; give a comma-separated list such as "
+            "'example.org,www.example.org'."
+        )
+    return items
+
+
+def read_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return Path(raw.strip()).expanduser().resolve()
+
+
+def read_secret_key(name: str, data_dir: Path, allow_generated: bool) -> str:
+    """Return the secret key from the environment or from `data_dir/secret_key`.
+
+    `make demo` writes that untracked file on first run; there is no fallback
+    secret in code, so a missing key stops start-up unless `allow_generated`
+    (test runs) permits a throwaway key.
+    """
+    value = os.environ.get(name, "").strip()
+    if value:
+        if len(value) < 32:
+            raise ImproperlyConfigured(f"{name} is shorter than 32 characters; use a long random value.")
+        return value
+    key_file = data_dir / "secret_key"
+    if key_file.is_file():
+        stored = key_file.read_text(encoding="utf-8").strip()
+        if stored:
+            return stored
+    if allow_generated:
+        from django.core.management.utils import get_random_secret_key
+
+        return get_random_secret_key()
+    raise ImproperlyConfigured(
+        f"{name} is not set and {key_file} does not exist. Set {name} to a long random "
+        "value, or run 'make demo' once to create the file."
+    )

@@ -1,0 +1,51 @@
+"""Small builders for test data: models, runs with responses, studies.
+
+Model names are distinctive strings that never occur in answer text, so
+blindness tests can search pages for them.
+"""
+
+import itertools
+
+from django.contrib.auth import get_user_model
+
+from generation.models import FinishReason, GenerationRun, LanguageModel, Prompt, PromptSet, Response
+
+_counter = itertools.count(1)
+
+
+def make_user(username=None, *, staff=False, password="pw-for-tests"):
+    username = username or f"user{next(_counter)}"
+    user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
+    return user
+
+
+def make_prompt_set(name=None, prompts=("Say hello.", "用一句话解释光合作用。", "What is 2+2?")):
+    prompt_set = PromptSet.objects.create(name=name or f"set-{next(_counter)}")
+    for position, text in enumerate(prompts):
+        Prompt.objects.create(
+            prompt_set=prompt_set,
+            position=position,
+            external_id=f"p{position}",
+            category="writing" if position % 2 == 0 else "knowledge",
+            language="zh-Hans" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en",
+            text=text,
+        )
+    return prompt_set
+
+
+def make_run(prompt_set, model_name=None, label="", answer="Answer {position} from a model."):
+    """Create a completed run whose response to every prompt is `answer` formatted per prompt."""
+    model = LanguageModel.objects.create(
+        name=model_name or f"Zyxqor-{next(_counter)}", source="/nonexistent/weights"
+    )
+    run = GenerationRun.objects.create(model=model, prompt_set=prompt_set, label=label, status="completed")
+    for prompt in prompt_set.prompts.all():
+        Response.objects.create(
+            run=run,
+            prompt=prompt,
+            text=answer.format(position=prompt.position),
+            token_count=5,
+            finish_reason=FinishReason.STOP,
+            latency_seconds=0.1,
+        )
+    return run
