@@ -3,3 +3,11 @@ import os
 # Nothing in the suite may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # WhiteNoise warns on every request when STATIC_ROOT is missing; tests
+    # serve static files from the app folders and never run collectstatic.
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)

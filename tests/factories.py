@@ -8,6 +8,7 @@ import itertools
 
 from django.contrib.auth import get_user_model
 
+from annotate.models import Criterion, Study, StudyKind
 from generation.models import FinishReason, GenerationRun, LanguageModel, Prompt, PromptSet, Response
 
 _counter = itertools.count(1)
@@ -33,10 +34,16 @@ def make_prompt_set(name=None, prompts=("Say hello.", "用一句话解释光合�
     return prompt_set
 
 
-def make_run(prompt_set, model_name=None, label="", answer="Answer {position} from a model."):
+def make_run(
+    prompt_set,
+    model_name=None,
+    label="",
+    answer="Answer {position} from a model.",
+    source="/nonexistent/weights",
+):
     """Create a completed run whose response to every prompt is `answer` formatted per prompt."""
     model = LanguageModel.objects.create(
-        name=model_name or f"Zyxqor-{next(_counter)}", source="/nonexistent/weights"
+        name=model_name or f"Zyxqor-{next(_counter)}", source=source
     )
     run = GenerationRun.objects.create(model=model, prompt_set=prompt_set, label=label, status="completed")
     for prompt in prompt_set.prompts.all():
@@ -49,3 +56,42 @@ def make_run(prompt_set, model_name=None, label="", answer="Answer {position} fr
             latency_seconds=0.1,
         )
     return run
+
+
+def make_study(
+    systems,
+    *,
+    kind=StudyKind.PAIRWISE,
+    prompt_set=None,
+    criteria=("overall",),
+    overlap=3,
+    annotators=(),
+    lease_minutes=30,
+    instructions="Pick the more helpful answer.",
+):
+    """Create a draft study over `systems` with one criterion per name in `criteria`.
+
+    The prompt set defaults to that of the first system. Rating criteria get
+    the default 1 to 5 scale with end labels.
+    """
+    prompt_set = prompt_set or systems[0].prompt_set
+    study = Study.objects.create(
+        name=f"study-{next(_counter)}",
+        kind=kind,
+        prompt_set=prompt_set,
+        overlap=overlap,
+        lease_minutes=lease_minutes,
+        instructions=instructions,
+    )
+    study.systems.set(systems)
+    study.annotators.set(annotators)
+    for position, name in enumerate(criteria):
+        Criterion.objects.create(
+            study=study,
+            position=position,
+            name=name,
+            question=f"Which answer is better for {name}?",
+            low_label="Poor",
+            high_label="Excellent",
+        )
+    return study

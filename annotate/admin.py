@@ -1,0 +1,186 @@
+"""Admin for studies and the records annotation produces.
+
+Items, assignments and judgments are view-only here: editing or deleting
+one would change what reports count without leaving a trace.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from annotate.errors import StudyNotReady
+from annotate.items import open_study
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Criterion,
+    CriterionAnswer,
+    Item,
+    Judgment,
+    Study,
+)
+
+
+class ReadOnlyAdminMixin:
+    """View-only admin: no add, change or delete, from the list or a detail page."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _has_items(study) -> bool:
+    return study is not None and study.pk is not None and study.items.exists()
+
+
+class CriterionInline(admin.StackedInline):
+    model = Criterion
+    extra = 0
+    fields = [
+        ("position", "name"),
+        "question",
+        "description",
+        ("scale_min", "scale_max"),
+        ("low_label", "high_label"),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Stored answers refer to the criterion and its scale; renaming or
+        # rescaling it after items exist would change what they mean.
+        if _has_items(obj):
+            return ["name", "scale_min", "scale_max"]
+        return []
+
+    def has_add_permission(self, request, obj=None):
+        return not _has_items(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _has_items(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "status", "prompt_set", "overlap", "item_count", "created_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["name"]
+    filter_horizontal = ["systems", "annotators"]
+    inlines = [CriterionInline]
+    actions = ["open_selected"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("prompt_set")
+            .annotate(item_total=Count("items"))
+        )
+
+    @admin.display(description=_("items"), ordering="item_total")
+    def item_count(self, study):
+        return study.item_total
+
+    def get_readonly_fields(self, request, obj=None):
+        # Items are built from these; changing them afterwards would leave
+        # items that no longer match the study.
+        if _has_items(obj):
+            return ["kind", "prompt_set", "systems"]
+        return []
+
+    @admin.action(description=_("Open selected studies"), permissions=["change"])
+    def open_selected(self, request, queryset):
+        for study in queryset:
+            try:
+                created = open_study(study)
+            except StudyNotReady as error:
+                self.message_user(request, str(error), messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                ngettext(
+                    "Opened “%(study)s”: %(count)d new item.",
+                    "Opened “%(study)s”: %(count)d new items.",
+                    created,
+                )
+                % {"study": study.name, "count": created},
+                messages.SUCCESS,
+            )
+
+
+@admin.register(Item)
+class ItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["uuid", "study", "prompt", "first_response", "second_response", "sort_key"]
+    list_filter = ["study"]
+    list_select_related = [
+        "study",
+        "prompt",
+        "first_response__run__model",
+        "first_response__prompt",
+        "second_response__run__model",
+        "second_response__prompt",
+    ]
+    search_fields = ["uuid"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "uuid",
+        "item",
+        "annotator",
+        "status",
+        "first_on_left",
+        "leased_at",
+        "expires_at",
+    ]
+    list_filter = ["status", "item__study"]
+    list_select_related = ["item", "annotator"]
+    search_fields = ["uuid", "annotator__username"]
+    actions = ["release_leases"]
+
+    def has_release_permission(self, request):
+        # The admin is view-only, so the action checks the model permission itself.
+        return request.user.has_perm("annotate.change_assignment")
+
+    @admin.action(description=_("Release selected leases"), permissions=["release"])
+    def release_leases(self, request, queryset):
+        # Expiring a lease returns the item to the pool at once. The annotator
+        # can still submit; the judgment is then stored, surplus if need be.
+        released = queryset.filter(
+            status=AssignmentStatus.LEASED, expires_at__gt=timezone.now()
+        ).update(expires_at=timezone.now())
+        self.message_user(
+            request,
+            ngettext("Released %(count)d lease.", "Released %(count)d leases.", released)
+            % {"count": released},
+            messages.SUCCESS,
+        )
+
+
+class CriterionAnswerInline(admin.TabularInline):
+    model = CriterionAnswer
+    fields = ["criterion", "outcome", "winner", "score"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["uuid", "item", "annotator", "is_surplus", "time_on_task_seconds", "created_at"]
+    list_filter = ["is_surplus", "item__study"]
+    list_select_related = ["item", "annotator"]
+    search_fields = ["uuid", "annotator__username"]
+    inlines = [CriterionAnswerInline]

@@ -1,0 +1,403 @@
+"""Lease items to annotators and store their judgments.
+
+An item's load is its count of non-surplus judgments plus the unexpired
+leases that other annotators hold on it. An item is offered only while its
+load is below the study's overlap, so a new lease never raises the load above
+the overlap. A late submit (after its lease expired) can, and any judgment
+that arrives once the item has its overlap is stored as surplus.
+
+Every decision that reads a load and then writes (a new lease, a judgment's
+surplus flag) locks the item row first. On PostgreSQL that lock is a row
+lock. SQLite has no row locks, but the settings open every transaction
+IMMEDIATE, so each atomic block already holds the database's single write
+lock.
+"""
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from annotate.errors import InvalidAnswer
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Criterion,
+    CriterionAnswer,
+    Item,
+    Judgment,
+    Outcome,
+    Study,
+    StudyKind,
+)
+
+logger = logging.getLogger(__name__)
+
+# Draws the left/right order per assignment; it needs no seed because the
+# order is stored on the assignment and copied onto the judgment.
+_order_rng = random.Random()
+
+
+class ScreenChoice(models.TextChoices):
+    """Pairwise choices as the annotator makes them: by screen position."""
+
+    A = "A", gettext_lazy("A is better")
+    B = "B", gettext_lazy("B is better")
+    TIE = "tie", gettext_lazy("Tie")
+    BOTH_BAD = "both_bad", gettext_lazy("Both are bad")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An annotator's progress in one study."""
+
+    done: int
+    left: int
+
+    @property
+    def total(self) -> int:
+        return self.done + self.left
+
+
+def next_assignment(study: Study, annotator, now: datetime | None = None) -> Assignment | None:
+    """Return the annotator's current lease in `study`, or lease them a new item.
+
+    1. An unexpired lease of theirs is returned unchanged, so reloading the
+       next-task page never skips a task.
+    2. Otherwise the candidates are the items they have not submitted and
+       whose load is below the overlap. An item whose lease of theirs expired
+       is a candidate too, and comes first: they may still have its page open.
+    3. Among the rest, the highest load (closest to completion) comes first,
+       then `sort_key`.
+    4. The chosen item is locked and its load counted again before leasing.
+       When a concurrent lease has filled it meanwhile, the item is passed
+       over and its lock released.
+
+    Returns None when nothing is left for this annotator. The study's status
+    is not checked here; the views refuse new tasks in a study that is not open.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = _current_lease(study, annotator, now)
+        if current is not None:
+            return current
+
+        passed_over = []
+        while True:
+            try:
+                return _lease_best_item(study, annotator, now, passed_over)
+            except _ItemFull as full:
+                passed_over.append(full.item_pk)
+
+
+class _ItemFull(Exception):
+    def __init__(self, item_pk):
+        super().__init__(item_pk)
+        self.item_pk = item_pk
+
+
+def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
+    # A savepoint: raising _ItemFull rolls it back, which releases the item's
+    # row lock. A picker then holds no item lock while it waits for another,
+    # so two pickers cannot deadlock on item rows.
+    with transaction.atomic():
+        item = _pick_item(study, annotator, now, passed_over, skip_locked=True)
+        if item is None:
+            # Either nothing is left, or concurrent pickers hold every
+            # candidate for a moment. Wait for the best one instead of
+            # reporting "nothing left" while items still have room.
+            item = _pick_item(study, annotator, now, passed_over, skip_locked=False)
+        if item is None:
+            return None
+        # PostgreSQL: the pick query read its loads before this row lock was
+        # granted, so a lease committed in between is only seen now.
+        if _item_load(item, annotator, now) >= study.overlap:
+            raise _ItemFull(item.pk)
+        return _lease(item, annotator, study, now)
+
+
+def _current_lease(study, annotator, now) -> Assignment | None:
+    return (
+        Assignment.objects.filter(
+            item__study=study,
+            annotator=annotator,
+            status=AssignmentStatus.LEASED,
+            expires_at__gt=now,
+        )
+        .order_by("-leased_at")
+        .first()
+    )
+
+
+def _judgment_count(item_ref) -> Coalesce:
+    counted = (
+        Judgment.objects.filter(item=item_ref, is_surplus=False)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _load_expression(annotator, now) -> Coalesce:
+    """Build the SQL for an item's load as seen by `annotator` at `now`."""
+    leased = (
+        Assignment.objects.filter(
+            item=OuterRef("pk"), status=AssignmentStatus.LEASED, expires_at__gt=now
+        )
+        .exclude(annotator=annotator)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return _judgment_count(OuterRef("pk")) + Coalesce(
+        Subquery(leased, output_field=IntegerField()), Value(0)
+    )
+
+
+def _pick_item(study, annotator, now, passed_over, skip_locked) -> Item | None:
+    submitted = Assignment.objects.filter(
+        item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SUBMITTED
+    )
+    # Any unsubmitted assignment of theirs left at this point has expired.
+    own_expired = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    candidates = (
+        Item.objects.filter(study=study)
+        .exclude(pk__in=passed_over)
+        .annotate(load=_load_expression(annotator, now), own_expired=Exists(own_expired))
+        .filter(~Exists(submitted), load__lt=study.overlap)
+        .order_by(F("own_expired").desc(), F("load").desc(), "sort_key", "pk")
+    )
+    # skip_locked: a concurrent picker moves on to the next item instead of
+    # waiting for this one. SQLite ignores select_for_update.
+    return candidates.select_for_update(skip_locked=skip_locked).first()
+
+
+def _item_load(item, annotator, now) -> int:
+    return (
+        Item.objects.filter(pk=item.pk)
+        .annotate(load=_load_expression(annotator, now))
+        .values_list("load", flat=True)[0]
+    )
+
+
+def _lease(item, annotator, study, now) -> Assignment:
+    expires_at = now + study.lease_duration
+    assignment = Assignment.objects.filter(item=item, annotator=annotator).first()
+    if assignment is not None:
+        # Renew the annotator's own expired lease on the same row, keeping
+        # the left/right order they saw before.
+        assignment.leased_at = now
+        assignment.expires_at = expires_at
+        assignment.save(update_fields=["leased_at", "expires_at"])
+        logger.info(
+            "Renewed assignment %s of item %s for annotator %s",
+            assignment.uuid,
+            item.uuid,
+            annotator.pk,
+        )
+        return assignment
+
+    assignment = Assignment.objects.create(
+        item=item,
+        annotator=annotator,
+        first_on_left=_order_rng.random() < 0.5,
+        leased_at=now,
+        expires_at=expires_at,
+    )
+    logger.info(
+        "Leased item %s to annotator %s as assignment %s", item.uuid, annotator.pk, assignment.uuid
+    )
+    return assignment
+
+
+def submit_judgment(
+    assignment: Assignment,
+    answers: dict,
+    rationale: str = "",
+    time_on_task: float | None = None,
+    now: datetime | None = None,
+) -> Judgment:
+    """Store the annotator's judgment for `assignment` and return it.
+
+    `answers` maps each criterion's name to a screen choice (`ScreenChoice`
+    values) in pairwise studies or to an integer score in rating studies.
+    Pairwise choices are stored canonically: the response shown at the chosen
+    position becomes the winner. A second submit of the same assignment
+    returns the first judgment and changes nothing. A submit after the lease
+    expired is stored; it is marked surplus when the item already has its
+    overlap of non-surplus judgments. `time_on_task` falls back to the time
+    since the lease began when missing or not a finite non-negative number.
+    Raises InvalidAnswer, naming the criterion, when an answer is missing or
+    out of range.
+    """
+    now = now or timezone.now()
+    study = assignment.item.study
+    criteria = list(study.criteria.all())
+    cleaned = validate_answers(study, criteria, answers)
+    seconds = _time_on_task(time_on_task, assignment, now)
+
+    try:
+        with transaction.atomic():
+            return _store_judgment(assignment, study, criteria, cleaned, rationale, seconds)
+    except IntegrityError:
+        # Two submits of one assignment raced past the existence check on a
+        # database without the row lock; the one-to-one key kept the first.
+        existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def validate_answers(study: Study, criteria: list[Criterion], answers: dict) -> dict:
+    """Return {criterion name: choice or int score}, or raise InvalidAnswer naming the criterion."""
+    names = {criterion.name for criterion in criteria}
+    unknown = sorted(set(answers) - names)
+    if unknown:
+        raise InvalidAnswer(
+            _("“%(criterion)s” is not a criterion of this study.") % {"criterion": unknown[0]},
+            unknown[0],
+        )
+
+    cleaned = {}
+    for criterion in criteria:
+        value = answers.get(criterion.name)
+        if value is None or value == "":
+            raise InvalidAnswer(
+                _("Answer the question for “%(criterion)s”.") % {"criterion": criterion.name},
+                criterion.name,
+            )
+        if study.kind == StudyKind.PAIRWISE:
+            cleaned[criterion.name] = _clean_choice(criterion, value)
+        else:
+            cleaned[criterion.name] = _clean_score(criterion, value)
+    return cleaned
+
+
+def _clean_choice(criterion, value) -> str:
+    if value not in ScreenChoice.values:
+        raise InvalidAnswer(
+            _(
+                "“%(value)s” is not a valid choice for “%(criterion)s”; "
+                "choose A, B, tie or both bad."
+            )
+            % {"value": value, "criterion": criterion.name},
+            criterion.name,
+        )
+    return value
+
+
+def _clean_score(criterion, value) -> int:
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        score = None
+    # bool is an int subclass, and a float like 3.5 would truncate silently.
+    if score is None or isinstance(value, bool | float) or score not in criterion.scale:
+        raise InvalidAnswer(
+            _(
+                "The score for “%(criterion)s” must be a whole number "
+                "from %(low)d to %(high)d; got “%(value)s”."
+            )
+            % {
+                "criterion": criterion.name,
+                "low": criterion.scale_min,
+                "high": criterion.scale_max,
+                "value": value,
+            },
+            criterion.name,
+        )
+    return score
+
+
+def _time_on_task(reported, assignment, now) -> float:
+    try:
+        seconds = float(reported)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if math.isfinite(seconds) and seconds >= 0:
+        return seconds
+    return max((now - assignment.leased_at).total_seconds(), 0.0)
+
+
+def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) -> Judgment:
+    # The item lock serialises submits on one item, so two late submits
+    # cannot both see room left under the overlap.
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
+    if existing is not None:
+        logger.info(
+            "Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid
+        )
+        return existing
+
+    counted = Judgment.objects.filter(item=item, is_surplus=False).count()
+    judgment = Judgment.objects.create(
+        assignment=assignment,
+        item=item,
+        annotator_id=assignment.annotator_id,
+        first_on_left=assignment.first_on_left,
+        rationale=rationale.strip(),
+        time_on_task_seconds=seconds,
+        is_surplus=counted >= study.overlap,
+    )
+    screen_order = assignment.shown_responses()
+    CriterionAnswer.objects.bulk_create(
+        [
+            _criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order)
+            for criterion in criteria
+        ]
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+    assignment.status = AssignmentStatus.SUBMITTED
+
+    logger.info(
+        "Stored judgment %s for assignment %s (item %s, surplus=%s)",
+        judgment.uuid,
+        assignment.uuid,
+        item.uuid,
+        judgment.is_surplus,
+    )
+    return judgment
+
+
+def _criterion_answer(judgment, criterion, value, screen_order) -> CriterionAnswer:
+    if isinstance(value, int):
+        return CriterionAnswer(judgment=judgment, criterion=criterion, score=value)
+    if value == ScreenChoice.A:
+        return CriterionAnswer(
+            judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[0]
+        )
+    if value == ScreenChoice.B:
+        return CriterionAnswer(
+            judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[1]
+        )
+    outcome = Outcome.TIE if value == ScreenChoice.TIE else Outcome.BOTH_BAD
+    return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=outcome)
+
+
+def annotator_progress(study: Study, annotator) -> Progress:
+    """Count the annotator's judgments in `study` and the items still open to them.
+
+    `left` counts items they have not judged that still want judgments; it
+    ignores leases others hold, so it can exceed what they will get.
+    """
+    done = Judgment.objects.filter(item__study=study, annotator=annotator).count()
+    judged_by_annotator = Judgment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    left = (
+        Item.objects.filter(study=study)
+        .annotate(judged=_judgment_count(OuterRef("pk")))
+        .filter(~Exists(judged_by_annotator), judged__lt=study.overlap)
+        .count()
+    )
+    return Progress(done=done, left=left)

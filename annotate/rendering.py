@@ -1,0 +1,105 @@
+"""Render untrusted Markdown (model answers, prompts, instructions) to safe HTML.
+
+markdown-it-py turns the text into HTML with raw HTML disabled, so tags in
+the source come out as visible text. nh3 then cleans the result against a
+short allow-list as a second barrier: formatting tags only, no attribute
+that can run script or load anything, links to http, https and mailto only.
+Images are shown as their Markdown source, so no answer makes the
+annotator's browser contact another host. LaTeX stays as text, kept
+verbatim instead of being read as Markdown.
+"""
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_inline import StateInline
+
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
+    "strong", "em", "del", "s", "sub", "sup", "kbd", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+
+_CLEANER = nh3.Cleaner(
+    tags=_ALLOWED_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}},
+    # markdown-it writes table column alignment as an inline style.
+    filter_style_properties={"text-align"},
+    url_schemes={"http", "https", "mailto"},
+    # A relative link in an answer would point into humeval itself.
+    url_relative="deny",
+    link_rel="noopener noreferrer nofollow",
+    # Opening links in a new tab keeps the annotator's half-filled form.
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    strip_comments=True,
+)
+
+# Longest opener first, so "$$" is not read as an empty "$" span.
+_MATH_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+
+
+def _is_inline_dollar_math(src: str, start: int, end: int) -> bool:
+    """Apply Pandoc's rule for `$...$`, so prices like "$5 and $10" stay plain text.
+
+    The content must be non-empty, must not start or end with a space, and
+    the closing `$` must not be followed by a digit.
+    """
+    content = src[start + 1 : end]
+    if not content or content[0].isspace() or content[-1].isspace():
+        return False
+    after = src[end + 1 : end + 2]
+    return not after.isdigit()
+
+
+def _math_as_text(state: StateInline, silent: bool) -> bool:
+    """Emit a LaTeX span as one plain text token, so `\\(`, `_` and `*` inside it survive."""
+    src, start = state.src, state.pos
+    for opener, closer in _MATH_DELIMITERS:
+        if not src.startswith(opener, start):
+            continue
+        end = src.find(closer, start + len(opener), state.posMax)
+        if end == -1:
+            continue
+        if opener == "$" and not _is_inline_dollar_math(src, start, end):
+            continue
+        if not silent:
+            token = state.push("text", "", 0)
+            token.content = src[start : end + len(closer)]
+        state.pos = end + len(closer)
+        return True
+    return False
+
+
+def _image_as_source(renderer, tokens, idx, options, env) -> str:
+    token = tokens[idx]
+    alt = "".join(child.content for child in token.children or [])
+    return escapeHtml(f"![{alt}]({token.attrGet('src') or ''})")
+
+
+def _build_parser() -> MarkdownIt:
+    # breaks=True: models write poems and lists with single newlines and
+    # expect them kept; plain CommonMark would join those lines.
+    parser = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
+    parser.inline.ruler.before("escape", "math_as_text", _math_as_text)
+    parser.add_render_rule("image", _image_as_source)
+    return parser
+
+
+_PARSER = _build_parser()
+
+
+def sanitize_html(html: str) -> str:
+    """Strip from `html` every tag, attribute and URL outside the allow-list."""
+    return _CLEANER.clean(html)
+
+
+def render_markdown(text) -> str:
+    """Return sanitised HTML for Markdown `text`; the caller may mark it safe.
+
+    Non-string values (a follow-up turn stored as a number, say) are rendered
+    as their str().
+    """
+    if text is None or text == "":
+        return ""
+    return sanitize_html(_PARSER.render(str(text)))

@@ -1,0 +1,98 @@
+// Judgment form behaviour for templates/annotate/task.html: keyboard
+// shortcuts, the time-on-task field and a guard against double submits.
+// Loaded as a file because the pages are meant to run under a strict CSP.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("judgment-form");
+  if (!form) {
+    return;
+  }
+  var startedAt = performance.now();
+  var timeField = form.querySelector('input[name="time_on_task"]');
+  var submitButton = form.querySelector('button[type="submit"]');
+
+  function firstUnansweredCriterion() {
+    var fieldsets = form.querySelectorAll("fieldset.criterion");
+    for (var i = 0; i < fieldsets.length; i++) {
+      if (!fieldsets[i].querySelector('input[type="radio"]:checked')) {
+        return fieldsets[i];
+      }
+    }
+    return null;
+  }
+
+  // Pairwise: keys 1 to 4 pick the radios in page order (A, B, tie, both bad).
+  // Rating: a digit picks the radio whose value is that score.
+  function radioForKey(fieldset, key) {
+    var radios = Array.prototype.slice.call(fieldset.querySelectorAll('input[type="radio"]'));
+    if (fieldset.dataset.kind === "choice") {
+      var index = Number(key) - 1;
+      return index >= 0 && index < radios.length ? radios[index] : null;
+    }
+    for (var i = 0; i < radios.length; i++) {
+      if (radios[i].value === key) {
+        return radios[i];
+      }
+    }
+    return null;
+  }
+
+  function isTextEntry(element) {
+    if (element instanceof HTMLTextAreaElement || element instanceof HTMLSelectElement) {
+      return true;
+    }
+    return element instanceof HTMLInputElement && element.type !== "radio" && element.type !== "checkbox";
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault();
+      form.requestSubmit();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) {
+      return;
+    }
+    if (!/^[0-9]$/.test(event.key)) {
+      return;
+    }
+    var fieldset = firstUnansweredCriterion();
+    var radio = fieldset ? radioForKey(fieldset, event.key) : null;
+    if (!radio) {
+      return;
+    }
+    event.preventDefault();
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+    var next = firstUnansweredCriterion() || submitButton;
+    if (next) {
+      next.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    }
+  });
+
+  form.addEventListener("submit", function (event) {
+    if (form.dataset.submitting) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitting = "true";
+    if (timeField) {
+      timeField.value = ((performance.now() - startedAt) / 1000).toFixed(1);
+    }
+    if (submitButton) {
+      submitButton.disabled = true;
+    }
+  });
+
+  // A page restored from the back-forward cache keeps the guard set; clear it
+  // so the annotator can submit again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      delete form.dataset.submitting;
+      if (submitButton) {
+        submitButton.disabled = false;
+      }
+    }
+  });
+})();
