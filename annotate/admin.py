@@ -75,12 +75,7 @@ class StudyAdmin(admin.ModelAdmin):
     actions = ["open_selected"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("prompt_set")
-            .annotate(item_total=Count("items"))
-        )
+        return super().get_queryset(request).select_related("prompt_set").annotate(item_total=Count("items"))
 
     @admin.display(description=_("items"), ordering="item_total")
     def item_count(self, study):
@@ -152,13 +147,12 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def release_leases(self, request, queryset):
         # Expiring a lease returns the item to the pool at once. The annotator
         # can still submit; the judgment is then stored, surplus if need be.
-        released = queryset.filter(
-            status=AssignmentStatus.LEASED, expires_at__gt=timezone.now()
-        ).update(expires_at=timezone.now())
+        released = queryset.filter(status=AssignmentStatus.LEASED, expires_at__gt=timezone.now()).update(
+            expires_at=timezone.now()
+        )
         self.message_user(
             request,
-            ngettext("Released %(count)d lease.", "Released %(count)d leases.", released)
-            % {"count": released},
+            ngettext("Released %(count)d lease.", "Released %(count)d leases.", released) % {"count": released},
             messages.SUCCESS,
         )
 

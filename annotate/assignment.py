@@ -151,24 +151,18 @@ def _judgment_count(item_ref) -> Coalesce:
 def _load_expression(annotator, now) -> Coalesce:
     """Build the SQL for an item's load as seen by `annotator` at `now`."""
     leased = (
-        Assignment.objects.filter(
-            item=OuterRef("pk"), status=AssignmentStatus.LEASED, expires_at__gt=now
-        )
+        Assignment.objects.filter(item=OuterRef("pk"), status=AssignmentStatus.LEASED, expires_at__gt=now)
         .exclude(annotator=annotator)
         .order_by()
         .values("item")
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return _judgment_count(OuterRef("pk")) + Coalesce(
-        Subquery(leased, output_field=IntegerField()), Value(0)
-    )
+    return _judgment_count(OuterRef("pk")) + Coalesce(Subquery(leased, output_field=IntegerField()), Value(0))
 
 
 def _pick_item(study, annotator, now, passed_over, skip_locked) -> Item | None:
-    submitted = Assignment.objects.filter(
-        item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SUBMITTED
-    )
+    submitted = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SUBMITTED)
     # Any unsubmitted assignment of theirs left at this point has expired.
     own_expired = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
     candidates = (
@@ -215,9 +209,7 @@ def _lease(item, annotator, study, now) -> Assignment:
         leased_at=now,
         expires_at=expires_at,
     )
-    logger.info(
-        "Leased item %s to annotator %s as assignment %s", item.uuid, annotator.pk, assignment.uuid
-    )
+    logger.info("Leased item %s to annotator %s as assignment %s", item.uuid, annotator.pk, assignment.uuid)
     return assignment
 
 
@@ -287,10 +279,7 @@ def validate_answers(study: Study, criteria: list[Criterion], answers: dict) -> 
 def _clean_choice(criterion, value) -> str:
     if value not in ScreenChoice.values:
         raise InvalidAnswer(
-            _(
-                "“%(value)s” is not a valid choice for “%(criterion)s”; "
-                "choose A, B, tie or both bad."
-            )
+            _("“%(value)s” is not a valid choice for “%(criterion)s”; choose A, B, tie or both bad.")
             % {"value": value, "criterion": criterion.name},
             criterion.name,
         )
@@ -305,10 +294,7 @@ def _clean_score(criterion, value) -> int:
     # bool is an int subclass, and a float like 3.5 would truncate silently.
     if score is None or isinstance(value, bool | float) or score not in criterion.scale:
         raise InvalidAnswer(
-            _(
-                "The score for “%(criterion)s” must be a whole number "
-                "from %(low)d to %(high)d; got “%(value)s”."
-            )
+            _("The score for “%(criterion)s” must be a whole number from %(low)d to %(high)d; got “%(value)s”.")
             % {
                 "criterion": criterion.name,
                 "low": criterion.scale_min,
@@ -336,9 +322,7 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
     existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
     if existing is not None:
-        logger.info(
-            "Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid
-        )
+        logger.info("Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid)
         return existing
 
     counted = Judgment.objects.filter(item=item, is_surplus=False).count()
@@ -353,10 +337,7 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
     )
     screen_order = assignment.shown_responses()
     CriterionAnswer.objects.bulk_create(
-        [
-            _criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order)
-            for criterion in criteria
-        ]
+        [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
     )
     Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
     assignment.status = AssignmentStatus.SUBMITTED
@@ -375,13 +356,9 @@ def _criterion_answer(judgment, criterion, value, screen_order) -> CriterionAnsw
     if isinstance(value, int):
         return CriterionAnswer(judgment=judgment, criterion=criterion, score=value)
     if value == ScreenChoice.A:
-        return CriterionAnswer(
-            judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[0]
-        )
+        return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[0])
     if value == ScreenChoice.B:
-        return CriterionAnswer(
-            judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[1]
-        )
+        return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[1])
     outcome = Outcome.TIE if value == ScreenChoice.TIE else Outcome.BOTH_BAD
     return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=outcome)
 

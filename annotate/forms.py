@@ -35,9 +35,7 @@ class JudgmentForm(forms.Form):
             self.fields[criterion_field_name(criterion)] = self._criterion_field(criterion)
 
     def _criterion_field(self, criterion: Criterion) -> forms.Field:
-        required_message = _("Answer the question for “%(criterion)s”.") % {
-            "criterion": criterion.name
-        }
+        required_message = _("Answer the question for “%(criterion)s”.") % {"criterion": criterion.name}
         if self.study.kind == StudyKind.PAIRWISE:
             return forms.ChoiceField(
                 label=criterion.question,
@@ -65,7 +63,4 @@ class JudgmentForm(forms.Form):
 
     def answers(self) -> dict:
         """Return {criterion name: choice or score} from the cleaned data."""
-        return {
-            criterion.name: self.cleaned_data[criterion_field_name(criterion)]
-            for criterion in self.criteria
-        }
+        return {criterion.name: self.cleaned_data[criterion_field_name(criterion)] for criterion in self.criteria}

@@ -93,8 +93,7 @@ def validate_study(study: Study, systems: list[GenerationRun]) -> None:
 
     if not study.criteria.exists():
         raise StudyNotReady(
-            _("Study “%(study)s” has no criteria; add at least one question for annotators.")
-            % {"study": study.name}
+            _("Study “%(study)s” has no criteria; add at least one question for annotators.") % {"study": study.name}
         )
 
 

@@ -81,7 +81,9 @@ class Criterion(models.Model):
         verbose_name_plural = _("criteria")
         constraints = [
             models.UniqueConstraint(fields=["study", "name"], name="criterion_unique_name"),
-            models.CheckConstraint(condition=models.Q(scale_max__gt=models.F("scale_min")), name="criterion_scale_order"),
+            models.CheckConstraint(
+                condition=models.Q(scale_max__gt=models.F("scale_min")), name="criterion_scale_order"
+            ),
         ]
 
     def __str__(self):
@@ -103,9 +105,7 @@ class Item(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="items")
     first_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
-    second_response = models.ForeignKey(
-        Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True
-    )
+    second_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     # Random per item so that the pick order never follows the order items
     # were built in, which would follow model pairs.
     sort_key = models.FloatField(db_index=True)

@@ -39,9 +39,7 @@ class Turn:
 @login_required
 @require_GET
 def home(request):
-    studies = Study.objects.filter(annotators=request.user, status=StudyStatus.OPEN).order_by(
-        "name"
-    )
+    studies = Study.objects.filter(annotators=request.user, status=StudyStatus.OPEN).order_by("name")
     rows = [(study, annotator_progress(study, request.user)) for study in studies]
     return render(request, "annotate/home.html", {"rows": rows})
 

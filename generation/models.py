@@ -26,9 +26,7 @@ class LanguageModel(models.Model):
     name = models.CharField(
         _("name"), max_length=100, unique=True, help_text=_("Unique name used on the command line and in reports.")
     )
-    source = models.CharField(
-        _("source"), max_length=500, help_text=_("Hub id or local folder of the weights.")
-    )
+    source = models.CharField(_("source"), max_length=500, help_text=_("Hub id or local folder of the weights."))
     gguf_file = models.CharField(
         _("GGUF file"), max_length=255, blank=True, help_text=_("File name of GGUF weights inside the source folder.")
     )
@@ -91,7 +89,9 @@ class Prompt(models.Model):
         _("external id"), max_length=100, blank=True, help_text=_("The prompt's id in the imported file.")
     )
     category = models.CharField(_("category"), max_length=100, blank=True)
-    language = models.CharField(_("language"), max_length=35, blank=True, help_text=_("BCP 47 code such as en or zh-Hans."))
+    language = models.CharField(
+        _("language"), max_length=35, blank=True, help_text=_("BCP 47 code such as en or zh-Hans.")
+    )
     text = models.TextField(_("text"))
     follow_up_turns = models.JSONField(
         _("follow-up turns"), default=list, blank=True, help_text=_("Later user turns, answered in sequence.")
@@ -133,7 +133,10 @@ class GenerationRun(models.Model):
     model = models.ForeignKey(LanguageModel, on_delete=models.PROTECT, related_name="runs")
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="runs")
     label = models.CharField(
-        _("variant label"), max_length=100, blank=True, help_text=_("Tells runs of one model apart, such as greedy or t=1.0.")
+        _("variant label"),
+        max_length=100,
+        blank=True,
+        help_text=_("Tells runs of one model apart, such as greedy or t=1.0."),
     )
     temperature = models.FloatField(_("temperature"), default=0.0)
     top_p = models.FloatField(_("top p"), default=1.0)

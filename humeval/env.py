@@ -27,9 +27,7 @@ def read_bool(name: str, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name}={raw!r} is not a boolean; use 1 or 0 (or true/false, yes/no, on/off)."
-    )
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1 or 0 (or true/false, yes/no, on/off).")
 
 
 def read_list(name: str, default: list[str]) -> list[str]:
@@ -39,8 +37,7 @@ def read_list(name: str, default: list[str]) -> list[str]:
     items = [part.strip() for part in raw.split(",")]
     if any(not item for item in items):
         raise ImproperlyConfigured(
-            f"{name}={raw!r} has an empty entry; give a comma-separated list such as "
-            "'example.org,www.example.org'."
+            f"{name}={raw!r} has an empty entry; give a comma-separated list such as 'example.org,www.example.org'."
         )
     return items
 

@@ -61,9 +61,7 @@ def criterion_agreement(
     return _agreement(criterion, counts.get(criterion.pk, {}), chosen_level)
 
 
-def study_agreement(
-    study: Study, *, include_surplus: bool = False, level: str | None = None
-) -> list[AgreementResult]:
+def study_agreement(study: Study, *, include_surplus: bool = False, level: str | None = None) -> list[AgreementResult]:
     """Compute agreement on every criterion of a study, in criterion order, from one query."""
     chosen_level = _level(study, level)
     answers = counted_answers(include_surplus=include_surplus, criterion__study=study)
@@ -81,9 +79,7 @@ def _level(study: Study, level: str | None) -> str:
     if level not in LEVELS:
         raise ValueError(f"Unknown level of measurement {level!r}. Use one of {', '.join(LEVELS)}.")
     if study.kind == StudyKind.PAIRWISE and level != NOMINAL:
-        raise ValueError(
-            f"Pairwise choices have no order, so use level {NOMINAL!r}, not {level!r}."
-        )
+        raise ValueError(f"Pairwise choices have no order, so use level {NOMINAL!r}, not {level!r}.")
     return level
 
 
@@ -93,9 +89,7 @@ def _value_counts_by_criterion(answers, kind: str) -> dict[int, dict[int, Counte
         answers = answers.annotate(value=canonical_result()).filter(value__in=CANONICAL_RESULTS)
     else:
         answers = answers.filter(score__isnull=False).annotate(value=F("score"))
-    rows = answers.values("criterion_id", "value", item_id=F("judgment__item_id")).annotate(
-        count=Count("pk")
-    )
+    rows = answers.values("criterion_id", "value", item_id=F("judgment__item_id")).annotate(count=Count("pk"))
 
     counts: dict[int, dict[int, Counter]] = {}
     for row in rows:
@@ -104,9 +98,7 @@ def _value_counts_by_criterion(answers, kind: str) -> dict[int, dict[int, Counte
     return counts
 
 
-def _agreement(
-    criterion: Criterion, counts_by_item: dict[int, Counter], level: str
-) -> AgreementResult:
+def _agreement(criterion: Criterion, counts_by_item: dict[int, Counter], level: str) -> AgreementResult:
     """Compute alpha and percent agreement from value counts per item.
 
     1. Keep items with two or more judgments, because the others contain no
@@ -140,9 +132,7 @@ def _agreement(
     # The ordinal level uses ranks only, but gets the scores for clarity.
     domain = None if level == NOMINAL else values
     try:
-        result.alpha = float(
-            krippendorff.alpha(value_counts=matrix, value_domain=domain, level_of_measurement=level)
-        )
+        result.alpha = float(krippendorff.alpha(value_counts=matrix, value_domain=domain, level_of_measurement=level))
     except ValueError as error:
         result.reason = gettext("Alpha could not be computed: %(error)s") % {"error": error}
     return result

@@ -56,9 +56,7 @@ class Column:
 _LEADING_COLUMNS = (
     Column("study", "Study name."),
     Column("item_uuid", "Public id of the item judged."),
-    Column(
-        "prompt_external_id", "The prompt's id in the imported prompt file; empty when it had none."
-    ),
+    Column("prompt_external_id", "The prompt's id in the imported prompt file; empty when it had none."),
     Column("prompt_category", "Category of the prompt."),
     Column("prompt_language", "Language of the prompt as a BCP 47 code, such as en or zh-Hans."),
     Column("annotator", "Username of the annotator."),
@@ -78,9 +76,7 @@ _RATING_COLUMNS = (
 )
 _TRAILING_COLUMNS = (
     Column("rationale", "The annotator's optional rationale for the whole judgment."),
-    Column(
-        "time_on_task_seconds", "Seconds the annotator spent on the task; empty when not measured."
-    ),
+    Column("time_on_task_seconds", "Seconds the annotator spent on the task; empty when not measured."),
     Column("is_surplus", "true when the judgment arrived after its item had enough judgments."),
     Column("created_at", "Time the judgment was stored, ISO 8601 in UTC."),
 )
@@ -213,10 +209,7 @@ def judgments_metadata(study: Study) -> dict:
             "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per judgment and criterion; surplus judgments included and flagged",
-            "formula_cells": (
-                "text cells starting with =, +, -, @, tab or carriage return "
-                "carry a leading apostrophe"
-            ),
+            "formula_cells": ("text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe"),
         },
         "study": {
             "name": study.name,
@@ -227,10 +220,7 @@ def judgments_metadata(study: Study) -> dict:
             "judgments_per_item": study.overlap,
         },
         "systems": sorted(system.name for system in load_systems(study).values()),
-        "criteria": [
-            _criterion_metadata(study, criterion)
-            for criterion in study.criteria.order_by("position", "pk")
-        ],
+        "criteria": [_criterion_metadata(study, criterion) for criterion in study.criteria.order_by("position", "pk")],
         "counts": {
             "rows": CriterionAnswer.objects.filter(criterion__study=study).count(),
             "judgments": totals.judgments,
@@ -241,10 +231,7 @@ def judgments_metadata(study: Study) -> dict:
         },
         "generated_at": timezone.now().astimezone(UTC).isoformat(),
         "humeval_version": _humeval_version(),
-        "columns": [
-            {"name": column.name, "description": column.description}
-            for column in columns(study.kind)
-        ],
+        "columns": [{"name": column.name, "description": column.description} for column in columns(study.kind)],
     }
 
 

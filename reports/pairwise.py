@@ -42,9 +42,7 @@ def canonical_result() -> Case:
     outcome ("win"), which callers skip as unknown.
     """
     return Case(
-        When(
-            outcome=Outcome.WIN, winner=F("judgment__item__first_response"), then=Value(FIRST_WINS)
-        ),
+        When(outcome=Outcome.WIN, winner=F("judgment__item__first_response"), then=Value(FIRST_WINS)),
         When(
             outcome=Outcome.WIN,
             winner=F("judgment__item__second_response"),
@@ -145,12 +143,8 @@ class PairwiseSummary:
         """
         by_pair = {}
         for pair in self.pairs:
-            by_pair[pair.system_a, pair.system_b] = MatrixCell(
-                pair.wins_a, pair.wins_b, pair.ties, pair.both_bad
-            )
-            by_pair[pair.system_b, pair.system_a] = MatrixCell(
-                pair.wins_b, pair.wins_a, pair.ties, pair.both_bad
-            )
+            by_pair[pair.system_a, pair.system_b] = MatrixCell(pair.wins_a, pair.wins_b, pair.ties, pair.both_bad)
+            by_pair[pair.system_b, pair.system_a] = MatrixCell(pair.wins_b, pair.wins_a, pair.ties, pair.both_bad)
         order = [record.system for record in self.systems]
         return [MatrixRow(row, [by_pair.get((row, column)) for column in order]) for row in order]
 
@@ -163,9 +157,7 @@ def pairwise_summary(criterion: Criterion, *, include_surplus: bool = False) -> 
     return _summarise(criterion, _grouped_rows(answers), load_systems(study), include_surplus)
 
 
-def study_pairwise_summaries(
-    study: Study, *, include_surplus: bool = False
-) -> list[PairwiseSummary]:
+def study_pairwise_summaries(study: Study, *, include_surplus: bool = False) -> list[PairwiseSummary]:
     """Count outcomes for every criterion of a pairwise study, in criterion order."""
     require_kind(study, StudyKind.PAIRWISE)
     answers = counted_answers(include_surplus=include_surplus, criterion__study=study)
@@ -226,9 +218,7 @@ def _summarise(
         _add_pair(records[pair.system_b.run_id], pair.wins_b, pair.wins_a, pair)
 
     ranked = sorted(records.values(), key=_ranking_key)
-    ordered_pairs = sorted(
-        pairs.values(), key=lambda pair: (pair.system_a.name, pair.system_b.name)
-    )
+    ordered_pairs = sorted(pairs.values(), key=lambda pair: (pair.system_a.name, pair.system_b.name))
     return PairwiseSummary(criterion, include_surplus, ranked, ordered_pairs)
 
 

@@ -43,28 +43,21 @@ def study_ratings(study: Study, *, include_surplus: bool = False) -> list[Criter
     3. Sort each criterion's rows by mean, best first; systems without scores go last.
     """
     require_kind(study, StudyKind.RATING)
-    answers = counted_answers(
-        include_surplus=include_surplus, criterion__study=study, score__isnull=False
-    )
+    answers = counted_answers(include_surplus=include_surplus, criterion__study=study, score__isnull=False)
     # Integer sums instead of Avg and StdDev: Django's SQLite STDDEV_SAMP
     # raises below two values where PostgreSQL returns NULL. The cast keeps
     # PostgreSQL from squaring in smallint, which overflows above 181.
     score = Cast("score", BigIntegerField())
-    rows = answers.values(
-        "criterion_id", run_id=F("judgment__item__first_response__run_id")
-    ).annotate(count=Count("pk"), total=Sum("score"), total_of_squares=Sum(score * score))
+    rows = answers.values("criterion_id", run_id=F("judgment__item__first_response__run_id")).annotate(
+        count=Count("pk"), total=Sum("score"), total_of_squares=Sum(score * score)
+    )
     by_key = {(row["criterion_id"], row["run_id"]): row for row in rows}
 
     systems = load_systems(study)
     summaries = []
     for criterion in study.criteria.order_by("position", "pk"):
-        ratings = [
-            _rating(system, by_key.get((criterion.pk, system.run_id)))
-            for system in systems.values()
-        ]
-        ratings.sort(
-            key=lambda rating: (rating.mean is None, -(rating.mean or 0.0), rating.system.name)
-        )
+        ratings = [_rating(system, by_key.get((criterion.pk, system.run_id))) for system in systems.values()]
+        ratings.sort(key=lambda rating: (rating.mean is None, -(rating.mean or 0.0), rating.system.name))
         summaries.append(CriterionRatings(criterion, include_surplus, ratings))
     return summaries
 

@@ -36,9 +36,7 @@ def study_report(request, study_uuid):
 @staff_member_required
 def judgments_csv(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid)
-    response = StreamingHttpResponse(
-        export.stream_judgments_csv(study), content_type="text/csv; charset=utf-8"
-    )
+    response = StreamingHttpResponse(export.stream_judgments_csv(study), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=export.csv_filename(study)
     )
@@ -49,9 +47,7 @@ def judgments_csv(request, study_uuid):
 @staff_member_required
 def judgments_csv_metadata(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid)
-    response = JsonResponse(
-        export.judgments_metadata(study), json_dumps_params={"ensure_ascii": False, "indent": 2}
-    )
+    response = JsonResponse(export.judgments_metadata(study), json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{export.csv_filename(study)}.meta.json"
     )

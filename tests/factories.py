@@ -42,9 +42,7 @@ def make_run(
     source="/nonexistent/weights",
 ):
     """Create a completed run whose response to every prompt is `answer` formatted per prompt."""
-    model = LanguageModel.objects.create(
-        name=model_name or f"Zyxqor-{next(_counter)}", source=source
-    )
+    model = LanguageModel.objects.create(name=model_name or f"Zyxqor-{next(_counter)}", source=source)
     run = GenerationRun.objects.create(model=model, prompt_set=prompt_set, label=label, status="completed")
     for prompt in prompt_set.prompts.all():
         Response.objects.create(

@@ -50,9 +50,7 @@ def test_open_action_reports_error(admin_client_logged_in, prompt_set):
 
 
 def test_open_study_locks_item_sources(admin_client_logged_in, pairwise_study):
-    response = admin_client_logged_in.get(
-        reverse("admin:annotate_study_change", args=[pairwise_study.pk])
-    )
+    response = admin_client_logged_in.get(reverse("admin:annotate_study_change", args=[pairwise_study.pk]))
 
     assert response.status_code == 200
     assert 'name="prompt_set"' not in response.text
@@ -66,13 +64,9 @@ def test_records_are_view_only(admin_client_logged_in, pairwise_study, annotator
     judgment = submit_judgment(assignment, {"helpfulness": "A", "accuracy": "B"})
     obj = {"item": assignment.item, "assignment": assignment, "judgment": judgment}[model_name]
 
-    change = admin_client_logged_in.get(
-        reverse(f"admin:annotate_{model_name}_change", args=[obj.pk])
-    )
+    change = admin_client_logged_in.get(reverse(f"admin:annotate_{model_name}_change", args=[obj.pk]))
     add = admin_client_logged_in.get(reverse(f"admin:annotate_{model_name}_add"))
-    delete = admin_client_logged_in.get(
-        reverse(f"admin:annotate_{model_name}_delete", args=[obj.pk])
-    )
+    delete = admin_client_logged_in.get(reverse(f"admin:annotate_{model_name}_delete", args=[obj.pk]))
 
     assert change.status_code == 200
     assert 'name="_save"' not in change.text

@@ -18,9 +18,7 @@ PAIRWISE_ANSWERS = {"helpfulness": "A", "accuracy": "tie"}
 
 def _single_item_study(overlap=1, lease_minutes=30):
     prompt_set = make_prompt_set(prompts=["Only prompt"])
-    study = make_study(
-        [make_run(prompt_set), make_run(prompt_set)], overlap=overlap, lease_minutes=lease_minutes
-    )
+    study = make_study([make_run(prompt_set), make_run(prompt_set)], overlap=overlap, lease_minutes=lease_minutes)
     open_study(study)
     return study
 
@@ -189,9 +187,7 @@ def test_submit_twice_keeps_first_judgment(pairwise_study, annotator):
     assignment = next_assignment(pairwise_study, annotator, now=NOW)
     first = submit_judgment(assignment, PAIRWISE_ANSWERS, rationale="first", now=NOW)
 
-    second = submit_judgment(
-        assignment, {"helpfulness": "B", "accuracy": "both_bad"}, rationale="second", now=NOW
-    )
+    second = submit_judgment(assignment, {"helpfulness": "B", "accuracy": "both_bad"}, rationale="second", now=NOW)
 
     assert second.pk == first.pk
     assert Judgment.objects.filter(assignment=assignment).count() == 1
@@ -219,9 +215,7 @@ def test_choice_b_stores_response_shown_right(pairwise_study, annotator, first_o
 
     judgment = submit_judgment(assignment, {"helpfulness": "B", "accuracy": "A"}, now=NOW)
 
-    answers = {
-        answer.criterion.name: answer for answer in judgment.answers.select_related("criterion")
-    }
+    answers = {answer.criterion.name: answer for answer in judgment.answers.select_related("criterion")}
     assert answers["helpfulness"].outcome == Outcome.WIN
     assert answers["helpfulness"].winner_id == shown_right.pk
     assert answers["accuracy"].winner_id != shown_right.pk
@@ -306,9 +300,7 @@ def test_time_on_task_reported_value_kept(pairwise_study, annotator):
 def test_time_on_task_falls_back_to_lease(pairwise_study, annotator, reported):
     assignment = next_assignment(pairwise_study, annotator, now=NOW)
 
-    judgment = submit_judgment(
-        assignment, PAIRWISE_ANSWERS, time_on_task=reported, now=NOW + timedelta(seconds=75)
-    )
+    judgment = submit_judgment(assignment, PAIRWISE_ANSWERS, time_on_task=reported, now=NOW + timedelta(seconds=75))
 
     assert judgment.time_on_task_seconds == 75
 

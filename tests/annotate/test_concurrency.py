@@ -55,9 +55,7 @@ def test_concurrent_leases_respect_overlap():
     annotators = [make_user() for _ in range(12)]
     now = timezone.now()
 
-    errors = _run_together(
-        [lambda person=person: next_assignment(study, person, now=now) for person in annotators]
-    )
+    errors = _run_together([lambda person=person: next_assignment(study, person, now=now) for person in annotators])
 
     assert errors == []
     per_item = Counter(Assignment.objects.values_list("item_id", flat=True))
@@ -83,10 +81,7 @@ def test_concurrent_late_submits_one_counted():
     ]
 
     errors = _run_together(
-        [
-            lambda assignment=assignment: submit_judgment(assignment, {"overall": "A"})
-            for assignment in assignments
-        ]
+        [lambda assignment=assignment: submit_judgment(assignment, {"overall": "A"}) for assignment in assignments]
     )
 
     assert errors == []

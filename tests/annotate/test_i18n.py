@@ -17,9 +17,7 @@ def _reset_language():
 def test_chinese_browser_gets_chinese_home(client, pairwise_study, annotator):
     client.force_login(annotator)
 
-    response = client.get(
-        reverse("annotate:home"), headers={"accept-language": "zh-CN,zh;q=0.9,en;q=0.5"}
-    )
+    response = client.get(reverse("annotate:home"), headers={"accept-language": "zh-CN,zh;q=0.9,en;q=0.5"})
 
     assert response.status_code == 200
     assert '<html lang="zh-hans">' in response.text
@@ -50,9 +48,7 @@ def test_chinese_form_error(client, rating_study, annotator):
     client.force_login(annotator)
     kwargs = {"study_uuid": rating_study.uuid, "assignment_uuid": assignment.uuid}
 
-    response = client.post(
-        reverse("annotate:submit", kwargs=kwargs), {}, headers={"accept-language": "zh-CN"}
-    )
+    response = client.post(reverse("annotate:submit", kwargs=kwargs), {}, headers={"accept-language": "zh-CN"})
 
     assert "请回答“fluency”这一项。" in response.text
 

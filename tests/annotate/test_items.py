@@ -56,9 +56,7 @@ def test_pairwise_first_position_is_balanced():
         assert abs(first_counts[run.pk] - 31.5) <= 3, first_counts
     for run_a, run_b in combinations(runs, 2):
         a_first = sum(
-            1
-            for item in items
-            if (item.first_response.run_id, item.second_response.run_id) == (run_a.pk, run_b.pk)
+            1 for item in items if (item.first_response.run_id, item.second_response.run_id) == (run_a.pk, run_b.pk)
         )
         assert a_first in (10, 11)
 
@@ -93,9 +91,7 @@ def test_same_seed_builds_same_order(prompt_set):
     open_study(second, seed=11)
 
     def orders(study):
-        return sorted(
-            study.items.values_list("first_response_id", "second_response_id", "sort_key")
-        )
+        return sorted(study.items.values_list("first_response_id", "second_response_id", "sort_key"))
 
     assert orders(first) == orders(second)
 

@@ -31,9 +31,7 @@ def browser_page():
 def _log_in(page, client, live_server, user):
     client.force_login(user)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
-    )
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}])
 
 
 def _open_next_task(page, live_server, study):
@@ -98,8 +96,5 @@ def test_digits_ignored_in_rationale(browser_page, client, live_server):
     browser_page.click("textarea[name=rationale]")
     browser_page.keyboard.type("3 reasons")
 
-    assert (
-        browser_page.eval_on_selector_all("input[type=radio]:checked", "radios => radios.length")
-        == 0
-    )
+    assert browser_page.eval_on_selector_all("input[type=radio]:checked", "radios => radios.length") == 0
     assert browser_page.input_value("textarea[name=rationale]") == "3 reasons"

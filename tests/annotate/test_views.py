@@ -132,9 +132,7 @@ def test_next_site_admin_not_annotator_is_404(client_as, pairwise_study):
 
 
 def test_next_unknown_study_is_404(client_as, annotator):
-    response = client_as(annotator).get(
-        reverse("annotate:next_task", kwargs={"study_uuid": uuid.uuid4()})
-    )
+    response = client_as(annotator).get(reverse("annotate:next_task", kwargs={"study_uuid": uuid.uuid4()}))
 
     assert response.status_code == 404
 
@@ -216,12 +214,7 @@ def test_task_of_other_annotator_is_404(client_as, pairwise_study, annotator):
     assignment = next_assignment(pairwise_study, annotator)
 
     assert client_as(colleague).get(_task_url(assignment)).status_code == 404
-    assert (
-        client_as(colleague)
-        .post(_submit_url(assignment), _pairwise_post(pairwise_study))
-        .status_code
-        == 404
-    )
+    assert client_as(colleague).post(_submit_url(assignment), _pairwise_post(pairwise_study)).status_code == 404
     assert not Judgment.objects.exists()
 
 
@@ -242,9 +235,7 @@ def test_task_under_wrong_study_is_404(client_as, pairwise_study, rating_study, 
 
 
 def test_task_unknown_assignment_is_404(client_as, pairwise_study, annotator):
-    url = reverse(
-        "annotate:task", kwargs={"study_uuid": pairwise_study.uuid, "assignment_uuid": uuid.uuid4()}
-    )
+    url = reverse("annotate:task", kwargs={"study_uuid": pairwise_study.uuid, "assignment_uuid": uuid.uuid4()})
 
     assert client_as(annotator).get(url).status_code == 404
 
@@ -292,9 +283,7 @@ def test_submit_stores_judgment_and_redirects(client_as, pairwise_study, annotat
     assert judgment.rationale == "B is clearer."
     assert judgment.time_on_task_seconds == 12.5
     assert judgment.answers.count() == 2
-    assert all(
-        answer.winner_id == assignment.shown_responses()[1].pk for answer in judgment.answers.all()
-    )
+    assert all(answer.winner_id == assignment.shown_responses()[1].pk for answer in judgment.answers.all())
 
 
 def test_submit_rating_stores_score(client_as, rating_study, annotator):
@@ -310,9 +299,7 @@ def test_submit_rating_stores_score(client_as, rating_study, annotator):
 def test_submit_garbled_time_falls_back(client_as, pairwise_study, annotator):
     assignment = next_assignment(pairwise_study, annotator)
 
-    client_as(annotator).post(
-        _submit_url(assignment), _pairwise_post(pairwise_study, time_on_task="soon")
-    )
+    client_as(annotator).post(_submit_url(assignment), _pairwise_post(pairwise_study, time_on_task="soon"))
 
     judgment = Judgment.objects.get(assignment=assignment)
     assert judgment.time_on_task_seconds is not None
@@ -338,9 +325,7 @@ def test_submit_missing_answer_rerenders_with_error(client_as, pairwise_study, a
 def test_submit_invalid_choice_rerenders(client_as, pairwise_study, annotator):
     assignment = next_assignment(pairwise_study, annotator)
 
-    response = client_as(annotator).post(
-        _submit_url(assignment), _pairwise_post(pairwise_study, choice="C")
-    )
+    response = client_as(annotator).post(_submit_url(assignment), _pairwise_post(pairwise_study, choice="C"))
 
     assert response.status_code == 200
     assert not Judgment.objects.exists()
@@ -355,9 +340,7 @@ def test_submit_twice_stores_one_judgment(client_as, pairwise_study, annotator):
 
     assert first.status_code == second.status_code == 302
     judgment = Judgment.objects.get(assignment=assignment)
-    assert all(
-        answer.winner_id == assignment.shown_responses()[0].pk for answer in judgment.answers.all()
-    )
+    assert all(answer.winner_id == assignment.shown_responses()[0].pk for answer in judgment.answers.all())
 
 
 def test_submit_in_paused_study_is_saved(client_as, pairwise_study, annotator):

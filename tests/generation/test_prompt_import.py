@@ -42,7 +42,7 @@ def test_jsonl_import_keeps_order_and_fields(tmp_path):
 
 def test_csv_import_with_bom(tmp_path):
     path = tmp_path / "p.csv"
-    path.write_text("id,category,language,text\nx,coding,en,\"Reverse a string, in Python.\"\n", encoding="utf-8-sig")
+    path.write_text('id,category,language,text\nx,coding,en,"Reverse a string, in Python."\n', encoding="utf-8-sig")
 
     prompt_set = import_prompt_file(path, "csv-set")
 

@@ -61,9 +61,7 @@ def make_item(study, prompt, first_run, second_run=None):
     )
 
 
-def judge(
-    item, annotator, answers, *, first_on_left=True, surplus=False, rationale="", seconds=12.5
-):
+def judge(item, annotator, answers, *, first_on_left=True, surplus=False, rationale="", seconds=12.5):
     """Store a submitted judgment with one answer per criterion name in `answers`."""
     now = timezone.now()
     assignment = Assignment.objects.create(
@@ -85,9 +83,7 @@ def judge(
     )
     for criterion_name, value in answers.items():
         criterion = Criterion.objects.get(study=item.study, name=criterion_name)
-        CriterionAnswer.objects.create(
-            judgment=judgment, criterion=criterion, **_answer_fields(item, value)
-        )
+        CriterionAnswer.objects.create(judgment=judgment, criterion=criterion, **_answer_fields(item, value))
     return judgment
 
 

@@ -135,9 +135,7 @@ def test_csv_pairwise_row_unblinded(client, staff, export_study):
 
 def test_csv_surplus_and_missing_values(client, staff, export_study):
     _, body = _download(client, staff, export_study)
-    bob_overall, bob_safety = (
-        dict(zip(PAIRWISE_HEADER, row, strict=True)) for row in _rows(body)[3:]
-    )
+    bob_overall, bob_safety = (dict(zip(PAIRWISE_HEADER, row, strict=True)) for row in _rows(body)[3:])
 
     assert bob_overall["is_surplus"] == "true"
     assert bob_overall["time_on_task_seconds"] == ""

@@ -88,7 +88,9 @@ class Command(BaseCommand):
             raise CommandError(f"Generation run {run.uuid} failed: {exc}") from exc
         finally:
             bar.close()
-        self.stdout.write(self.style.SUCCESS(f"Generation run {run.uuid} completed: {run.responses.count()} responses."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Generation run {run.uuid} completed: {run.responses.count()} responses.")
+        )
 
     def _follow(self, run):
         total = len(run.prompts())

