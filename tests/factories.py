@@ -40,15 +40,25 @@ def make_run(
     label="",
     answer="Answer {position} from a model.",
     source="/nonexistent/weights",
+    answers=None,
 ):
-    """Create a completed run whose response to every prompt is `answer` formatted per prompt."""
+    """Create a completed run whose response to every prompt is `answer` formatted per prompt.
+
+    `answers`, when given, maps each prompt's position to its response text,
+    stored verbatim (no `str.format`, so braces in code blocks are safe); it
+    must cover every prompt of the set.
+    """
     model = LanguageModel.objects.create(name=model_name or f"Zyxqor-{next(_counter)}", source=source)
     run = GenerationRun.objects.create(model=model, prompt_set=prompt_set, label=label, status="completed")
     for prompt in prompt_set.prompts.all():
+        if answers is not None:
+            text = answers[prompt.position]
+        else:
+            text = answer.format(position=prompt.position)
         Response.objects.create(
             run=run,
             prompt=prompt,
-            text=answer.format(position=prompt.position),
+            text=text,
             token_count=5,
             finish_reason=FinishReason.STOP,
             latency_seconds=0.1,
@@ -66,6 +76,7 @@ def make_study(
     annotators=(),
     lease_minutes=30,
     instructions="Pick the more helpful answer.",
+    name=None,
 ):
     """Create a draft study over `systems` with one criterion per name in `criteria`.
 
@@ -74,7 +85,7 @@ def make_study(
     """
     prompt_set = prompt_set or systems[0].prompt_set
     study = Study.objects.create(
-        name=f"study-{next(_counter)}",
+        name=name or f"study-{next(_counter)}",
         kind=kind,
         prompt_set=prompt_set,
         overlap=overlap,
