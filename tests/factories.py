@@ -44,9 +44,9 @@ def make_run(
 ):
     """Create a completed run whose response to every prompt is `answer` formatted per prompt.
 
-    `answers`, when given, maps each prompt's position to its response text,
-    stored verbatim (no `str.format`, so braces in code blocks are safe); it
-    must cover every prompt of the set.
+    `answers`, when given, maps each prompt's position to its response text
+    and must cover every prompt of the set. Those texts are stored verbatim,
+    without `str.format`, so braces in code blocks are safe.
     """
     model = LanguageModel.objects.create(name=model_name or f"Zyxqor-{next(_counter)}", source=source)
     run = GenerationRun.objects.create(model=model, prompt_set=prompt_set, label=label, status="completed")

@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from annotate import demo
 from annotate.errors import StudyNotReady
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {study.kind} study {study.name!r}: {study.items.count()} items")
 
     def _generate(self, run, backend):
-        bar = tqdm(desc=f"{run.system_name:<28}", unit="prompt", file=self.stderr._out)
+        bar = tqdm(total=len(run.prompts()), desc=f"{run.system_name:<28}", unit="prompt", file=self.stderr._out)
 
         def show(done, total):
             bar.total = total
@@ -61,7 +62,9 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            execute_run(run.pk, on_progress=show, backend=backend)
+            # Log lines go above the bar instead of breaking it.
+            with logging_redirect_tqdm():
+                execute_run(run.pk, on_progress=show, backend=backend)
         finally:
             bar.close()
 

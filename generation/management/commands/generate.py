@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from generation.lookup import NotFound, get_by_name
 from generation.models import GenerationRun, LanguageModel, PromptSet, RunStatus
@@ -72,7 +73,7 @@ class Command(BaseCommand):
         return run
 
     def _execute_here(self, run):
-        bar = tqdm(desc=run.system_name, unit="prompt", file=self.stderr._out)
+        bar = tqdm(total=len(run.prompts()), desc=run.system_name, unit="prompt", file=self.stderr._out)
 
         def show(done, total):
             bar.total = total
@@ -80,7 +81,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = execute_run(run.pk, on_progress=show)
+            with logging_redirect_tqdm():
+                run = execute_run(run.pk, on_progress=show)
         except RunNotClaimable as exc:
             raise CommandError(str(exc)) from exc
         except Exception as exc:
