@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -106,6 +107,11 @@ def _render_task(request, study, assignment, form):
         "prompt": assignment.item.prompt,
         "turns": _turns(assignment),
         "progress": annotator_progress(study, request.user),
+        # After a failed submit the address is the POST-only submit URL, so
+        # the language switch must return to the task page instead.
+        "language_next": reverse(
+            "annotate:task", kwargs={"study_uuid": study.uuid, "assignment_uuid": assignment.uuid}
+        ),
     }
     return render(request, "annotate/task.html", context)
 

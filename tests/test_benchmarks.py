@@ -21,4 +21,4 @@ def test_generation_throughput_smoke():
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "tok/s" in result.stdout
+    assert "tokens/s" in result.stdout

@@ -127,16 +127,19 @@ def open_session(chromium_browser, live_server):
     """Return a function that opens a page in a fresh context (own cookies, given locale)."""
     server_host = urlsplit(live_server.url).hostname
     if server_host != LOCAL_HOST:
-        pytest.fail(f"The live server listens on {server_host}, but these tests need {LOCAL_HOST}: drop --liveserver")
+        pytest.fail(
+            f"The live server listens on {server_host}, but the browser tests need {LOCAL_HOST}: "
+            f"set --liveserver or DJANGO_LIVE_TEST_SERVER_ADDRESS to {LOCAL_HOST}"
+        )
     contexts = []
 
     def open_page(locale="en-US") -> BrowserSession:
         context = chromium_browser.new_context(locale=locale, viewport=VIEWPORT, accept_downloads=True)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
+        context.route("**/*", _route_local_only)
         page = context.new_page()
         session = BrowserSession(page)
-        context.route("**/*", _route_local_only)
         context.on("request", lambda request: _record_request(session, request))
         page.on("response", lambda response: _record_document(session, response))
         page.on("dialog", lambda dialog: _dismiss_dialog(session, dialog))

@@ -71,14 +71,6 @@ def test_language_switch_on_task_page(open_session, evaluation, live_server):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "App bug: after an invalid submit the form is re-rendered at the submit/ URL, and the "
-        "language switch in templates/base.html sends next=request.get_full_path, so set_language "
-        "redirects to GET .../submit/, which annotate.views.submit (require_POST) answers with 405."
-    ),
-)
 def test_language_switch_after_invalid_submit(open_session, evaluation, live_server):
     session = open_session(locale="en-US")
     page = session.page
