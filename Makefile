@@ -50,7 +50,7 @@ bench: setup
 	$(PY) benchmarks/generation_throughput.py
 
 messages: setup
-	$(PY) manage.py makemessages -l zh_Hans --ignore=$(VENV) --ignore=$(DATA_DIR)
+	$(PY) manage.py makemessages -l zh_Hans --no-obsolete --ignore=$(VENV) --ignore=$(DATA_DIR) --ignore=tests --ignore=benchmarks --ignore=docs
 	$(PY) manage.py compilemessages --ignore=$(VENV)
 
 clean:
