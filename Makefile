@@ -41,6 +41,8 @@ demo: setup
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 serve: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: setup

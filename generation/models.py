@@ -5,6 +5,13 @@ import uuid
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from generation.validators import (
+    validate_max_new_tokens,
+    validate_repetition_penalty,
+    validate_temperature,
+    validate_top_p,
+)
+
 
 class Backend(models.TextChoices):
     TRANSFORMERS = "transformers", _("transformers (local weights)")
@@ -45,10 +52,14 @@ class LanguageModel(models.Model):
     stop_strings = models.JSONField(
         _("stop strings"), default=list, blank=True, help_text=_("Generation stops at the first of these strings.")
     )
-    temperature = models.FloatField(_("temperature"), default=0.0, help_text=_("0 means greedy decoding."))
-    top_p = models.FloatField(_("top p"), default=1.0)
-    max_new_tokens = models.PositiveIntegerField(_("max new tokens"), default=256)
-    repetition_penalty = models.FloatField(_("repetition penalty"), default=1.0)
+    temperature = models.FloatField(
+        _("temperature"), default=0.0, validators=[validate_temperature], help_text=_("0 means greedy decoding.")
+    )
+    top_p = models.FloatField(_("top p"), default=1.0, validators=[validate_top_p])
+    max_new_tokens = models.PositiveIntegerField(_("max new tokens"), default=256, validators=[validate_max_new_tokens])
+    repetition_penalty = models.FloatField(
+        _("repetition penalty"), default=1.0, validators=[validate_repetition_penalty]
+    )
     seed = models.IntegerField(_("seed"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -138,10 +149,12 @@ class GenerationRun(models.Model):
         blank=True,
         help_text=_("Tells runs of one model apart, such as greedy or t=1.0."),
     )
-    temperature = models.FloatField(_("temperature"), default=0.0)
-    top_p = models.FloatField(_("top p"), default=1.0)
-    max_new_tokens = models.PositiveIntegerField(_("max new tokens"), default=256)
-    repetition_penalty = models.FloatField(_("repetition penalty"), default=1.0)
+    temperature = models.FloatField(_("temperature"), default=0.0, validators=[validate_temperature])
+    top_p = models.FloatField(_("top p"), default=1.0, validators=[validate_top_p])
+    max_new_tokens = models.PositiveIntegerField(_("max new tokens"), default=256, validators=[validate_max_new_tokens])
+    repetition_penalty = models.FloatField(
+        _("repetition penalty"), default=1.0, validators=[validate_repetition_penalty]
+    )
     seed = models.IntegerField(_("seed"), default=0)
     batch_size = models.PositiveIntegerField(_("batch size"), default=8)
     prompt_limit = models.PositiveIntegerField(

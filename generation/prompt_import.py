@@ -16,12 +16,16 @@ import csv
 import io
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 
 from generation.models import Prompt, PromptSet
+
+# Prompts may be long; the csv module's default cell limit is 128 KiB.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 # The project's own prompt set, written for humeval.
 CORE_PROMPTS = Path(__file__).resolve().parent / "data" / "prompts" / "humeval-core.jsonl"
@@ -57,6 +61,8 @@ class ParsedPrompt:
 def read_prompt_file(path: Path, *, default_language: str = "", first_turn_only: bool = False) -> list[ParsedPrompt]:
     """Parse and validate a prompt file; raise PromptImportError listing every problem."""
     path = Path(path)
+    if path.is_dir():
+        raise PromptImportError(path, ["is a folder; give the path of a .jsonl or .csv file"])
     if not path.is_file():
         raise PromptImportError(path, ["file not found; give the path of a .jsonl or .csv file"])
     try:
@@ -87,13 +93,20 @@ def read_prompt_file(path: Path, *, default_language: str = "", first_turn_only:
 
 def _jsonl_rows(content):
     rows, errors = [], []
-    for line_number, line in enumerate(content.splitlines(), start=1):
+    # Split at newlines only: str.splitlines() also splits at U+2028 and
+    # U+0085, which may stand raw inside a JSON string.
+    for line_number, line in enumerate(content.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             errors.append(f"line {line_number}: invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except (RecursionError, ValueError) as exc:
+            # Nesting too deep for the parser, or an integer of over 4,300 digits.
+            errors.append(f"line {line_number}: invalid JSON ({type(exc).__name__}: {str(exc)[:100]})")
             continue
         if not isinstance(row, dict):
             errors.append(f"line {line_number}: expected a JSON object, found {type(row).__name__}")
@@ -103,51 +116,47 @@ def _jsonl_rows(content):
 
 
 def _csv_rows(content, delimiter):
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    header = reader.fieldnames or []
-    if not any(key in header for key in _TEXT_KEYS):
-        return [], [f"line 1: header has no 'text' column (found: {', '.join(header) or 'nothing'})"]
+    # strict=True turns an unterminated quote into an error instead of one
+    # cell that swallows the rest of the file.
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
     rows = []
-    for row in reader:
-        if None in row:
-            return rows, [f"line {reader.line_num}: more cells than header columns"]
-        rows.append((reader.line_num, {key: value for key, value in row.items() if value not in (None, "")}))
+    try:
+        header = reader.fieldnames or []
+        if not any(key in header for key in _TEXT_KEYS):
+            return [], [f"line 1: header has no 'text' column (found: {', '.join(header) or 'nothing'})"]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            return [], [f"line 1: header repeats column {', '.join(map(repr, duplicates))}"]
+        for row in reader:
+            if None in row:
+                return rows, [f"line {reader.line_num}: more cells than header columns"]
+            rows.append((reader.line_num, {key: value for key, value in row.items() if value not in (None, "")}))
+    except csv.Error as exc:
+        return rows, [f"line {reader.line_num}: invalid CSV ({exc}); check the quotes on this line"]
     return rows, []
 
 
+class _RowError(Exception):
+    """One field of one row is invalid; the message names the field."""
+
+
 def _parse_row(line, row, default_language, first_turn_only, errors):
-    turns = _turns(line, row, errors)
-    if turns is None:
-        return None
-
-    external_id = row.get(_first_key(row, _ID_KEYS), "")
-    if isinstance(external_id, (int, float)) and not isinstance(external_id, bool):
-        external_id = str(external_id)
-    if not isinstance(external_id, str) or len(external_id) > 100:
-        errors.append(f"line {line}: field 'id' must be a string or number of at most 100 characters")
-        return None
-
-    language = row.get("language", default_language)
-    if language and (not isinstance(language, str) or not _BCP47.match(language)):
-        errors.append(f"line {line}: field 'language' {language!r} is not a BCP 47 code such as en or zh-Hans")
-        return None
-
-    category = row.get("category", "")
-    if not isinstance(category, str) or len(category) > 100:
-        errors.append(f"line {line}: field 'category' must be text of at most 100 characters")
-        return None
-
-    reference = row.get(_first_key(row, _REFERENCE_KEYS), "")
-    if isinstance(reference, list) and all(isinstance(part, str) for part in reference):
-        reference = "\n\n".join(reference)
-    if not isinstance(reference, str):
-        errors.append(f"line {line}: field 'reference_answer' must be text or a list of texts")
+    try:
+        turns = _turns(row)
+        external_id = _external_id(row)
+        language = _text_field(row, "language", default=default_language, max_length=35)
+        if language and not _BCP47.match(language):
+            raise _RowError(f"field 'language' {language!r} is not a BCP 47 code such as en or zh-Hans")
+        category = _text_field(row, "category", max_length=100)
+        reference = _reference(row)
+    except _RowError as exc:
+        errors.append(f"line {line}: {exc}")
         return None
 
     return ParsedPrompt(
         line=line,
         text=turns[0],
-        external_id=external_id.strip(),
+        external_id=external_id,
         category=category.strip(),
         language=language,
         reference_answer=reference,
@@ -155,19 +164,64 @@ def _parse_row(line, row, default_language, first_turn_only, errors):
     )
 
 
-def _turns(line, row, errors):
+def _turns(row) -> list[str]:
     if "turns" in row:
         turns = row["turns"]
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
-            errors.append(f"line {line}: field 'turns' must be a non-empty list of non-empty strings")
-            return None
+            raise _RowError("field 'turns' must be a non-empty list of non-empty strings")
+        for turn in turns:
+            _check_storable("turns", turn)
         return turns
     key = _first_key(row, _TEXT_KEYS)
     text = row.get(key)
     if not isinstance(text, str) or not text.strip():
-        errors.append(f"line {line}: field 'text' is missing or empty")
-        return None
+        raise _RowError(f"field {key!r} is missing or empty")
+    _check_storable(key, text)
     return [text]
+
+
+def _external_id(row) -> str:
+    key = _first_key(row, _ID_KEYS)
+    value = row.get(key, "")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > 100:
+        raise _RowError(f"field {key!r} must be a string or integer of at most 100 characters")
+    _check_storable(key, value)
+    return value.strip()
+
+
+def _text_field(row, key, *, default="", max_length=None) -> str:
+    value = row.get(key, default)
+    if not isinstance(value, str):
+        raise _RowError(f"field {key!r} must be text, found {type(value).__name__} {value!r}"[:200])
+    if max_length is not None and len(value) > max_length:
+        raise _RowError(f"field {key!r} is longer than {max_length} characters")
+    _check_storable(key, value)
+    return value
+
+
+def _reference(row) -> str:
+    key = _first_key(row, _REFERENCE_KEYS)
+    value = row.get(key, "")
+    if isinstance(value, list) and all(isinstance(part, str) for part in value):
+        value = "\n\n".join(value)
+    if not isinstance(value, str):
+        raise _RowError(f"field {key!r} must be text or a list of texts")
+    _check_storable(key, value)
+    return value
+
+
+def _check_storable(key: str, value: str) -> None:
+    """Reject characters that PostgreSQL text columns or UTF-8 cannot store."""
+    if "\x00" in value:
+        raise _RowError(f"field {key!r} contains a NUL character (\\u0000); remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _RowError(
+            f"field {key!r} contains an unpaired surrogate {value[exc.start]!r} at position {exc.start}"
+        ) from None
 
 
 def _first_key(row, keys):
@@ -193,6 +247,8 @@ def import_prompt_file(path, prompt_set_name, *, default_language="", first_turn
     Raises PromptImportError, with nothing written, when the file is invalid
     or the prompt set already exists.
     """
+    if not prompt_set_name.strip() or len(prompt_set_name) > 100:
+        raise PromptImportError(path, [f"prompt set name {prompt_set_name!r} must be 1 to 100 characters"])
     prompts = read_prompt_file(path, default_language=default_language, first_turn_only=first_turn_only)
     if PromptSet.objects.filter(name=prompt_set_name).exists():
         raise PromptImportError(path, [f"prompt set {prompt_set_name!r} exists already; choose another name"])

@@ -20,8 +20,16 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 
 
+class MultiTurnUnsupported(Exception):
+    """The prompts have follow-up turns but the model has no chat template to carry a conversation."""
+
+
 class RunNotClaimable(Exception):
     """The run is running elsewhere, so this process must not start it."""
+
+
+# Errors that come from a model's or a prompt set's settings, not from a bug.
+_CONFIGURATION_ERRORS = (MultiTurnUnsupported, OSError, ValueError)
 
 
 def model_config(model: LanguageModel, device: str = "auto") -> ModelConfig:
@@ -76,6 +84,7 @@ def execute_run(run_id: int, on_progress: ProgressCallback | None = None, backen
         done = total - len(todo)
         if on_progress:
             on_progress(done, total)
+        _check_turns_supported(run, todo)
         if todo and backend is None:
             backend = load_backend(model_config(run.model), batch_size=run.batch_size, data_dir=settings.DATA_DIR)
         for start in range(0, len(todo), run.batch_size):
@@ -84,11 +93,17 @@ def execute_run(run_id: int, on_progress: ProgressCallback | None = None, backen
             done += len(batch)
             if on_progress:
                 on_progress(done, total)
-    except Exception as exc:
+    except BaseException as exc:
+        # BaseException too: after Ctrl+C or a worker shutdown the run must be
+        # claimable again, not left running forever.
         GenerationRun.objects.filter(pk=run.pk).update(
             status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
         )
-        logger.exception("Generation run %s failed", run.uuid)
+        if isinstance(exc, _CONFIGURATION_ERRORS):
+            # A wrong path or setting: the message says what to fix, a traceback would not help.
+            logger.error("Generation run %s failed: %s: %s", run.uuid, type(exc).__name__, exc)
+        else:
+            logger.exception("Generation run %s failed", run.uuid)
         raise
 
     GenerationRun.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED, finished_at=timezone.now())
@@ -97,32 +112,61 @@ def execute_run(run_id: int, on_progress: ProgressCallback | None = None, backen
     return run
 
 
+def _check_turns_supported(run: GenerationRun, prompts) -> None:
+    if run.model.use_chat_template or not any(prompt.follow_up_turns for prompt in prompts):
+        return
+    raise MultiTurnUnsupported(
+        f"Model {run.model.name!r} has no chat template, so it cannot answer the follow-up turns of "
+        f"prompt set {run.prompt_set.name!r}; import the prompts again with --first-turn-only."
+    )
+
+
 def _answer_batch(run: GenerationRun, backend, prompts) -> None:
-    requests = [
-        GenerationRequest(
-            prompt=prompt.text,
-            max_new_tokens=run.max_new_tokens,
-            temperature=run.temperature,
-            top_p=run.top_p,
-            repetition_penalty=run.repetition_penalty,
-            # One seed per prompt, so a resumed run samples what a whole run would.
-            seed=run.seed + prompt.position,
-        )
-        for prompt in prompts
-    ]
-    outputs = backend.generate(requests)
+    """Answer every turn of `prompts`, each later turn with the model's own earlier answers in context."""
+    conversations = [[{"role": "user", "content": prompt.text}] for prompt in prompts]
+    answers = [[] for _ in prompts]
+    turn_count = max(1 + len(prompt.follow_up_turns) for prompt in prompts)
+
+    for turn in range(turn_count):
+        active = [index for index, prompt in enumerate(prompts) if turn <= len(prompt.follow_up_turns)]
+        requests = [_request(run, prompts[index], conversations[index], turn) for index in active]
+        outputs = backend.generate(requests)
+        for index, output in zip(active, outputs, strict=True):
+            answers[index].append(output)
+            conversations[index].append({"role": "assistant", "content": output.text})
+            follow_ups = prompts[index].follow_up_turns
+            if turn < len(follow_ups):
+                conversations[index].append({"role": "user", "content": follow_ups[turn]})
+
     Response.objects.bulk_create(
-        [
-            Response(
-                run=run,
-                prompt=prompt,
-                text=output.text,
-                token_count=output.token_count,
-                finish_reason=output.finish_reason,
-                latency_seconds=output.latency_seconds,
-            )
-            for prompt, output in zip(prompts, outputs, strict=True)
-        ],
+        [_response(run, prompt, outputs) for prompt, outputs in zip(prompts, answers, strict=True)],
         # Another worker may have stored some of these prompts meanwhile.
         ignore_conflicts=True,
+    )
+
+
+def _request(run: GenerationRun, prompt, conversation, turn: int) -> GenerationRequest:
+    decoding = {
+        "max_new_tokens": run.max_new_tokens,
+        "temperature": run.temperature,
+        "top_p": run.top_p,
+        "repetition_penalty": run.repetition_penalty,
+        # One seed per prompt and turn, so a resumed run samples what a whole run would.
+        "seed": run.seed + prompt.position + turn * 1_000_003,
+    }
+    if turn == 0:
+        # Plain text for the first turn, so base models with a prompt template work too.
+        return GenerationRequest(prompt=prompt.text, **decoding)
+    return GenerationRequest(messages=list(conversation), **decoding)
+
+
+def _response(run: GenerationRun, prompt, outputs) -> Response:
+    return Response(
+        run=run,
+        prompt=prompt,
+        text=outputs[0].text,
+        follow_up_texts=[output.text for output in outputs[1:]],
+        token_count=sum(output.token_count for output in outputs),
+        finish_reason="length" if any(output.finish_reason == "length" for output in outputs) else "stop",
+        latency_seconds=sum(output.latency_seconds for output in outputs),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+MIN_SECRET_KEY_LENGTH = 32
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -44,9 +45,17 @@ def read_list(name: str, default: list[str]) -> list[str]:
 
 def read_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    return Path(raw.strip()).expanduser().resolve()
+    path = default if raw is None or not raw.strip() else Path(raw.strip()).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ImproperlyConfigured(f"{name}={str(path)!r} is a file, not a folder; give a folder path.")
+    return path
+
+
+def read_choice(name: str, choices: list[str], default: str) -> str:
+    value = os.environ.get(name, default).strip().upper()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is invalid; use one of {', '.join(choices)}.")
+    return value
 
 
 def read_secret_key(name: str, data_dir: Path, allow_generated: bool) -> str:
@@ -58,14 +67,20 @@ def read_secret_key(name: str, data_dir: Path, allow_generated: bool) -> str:
     """
     value = os.environ.get(name, "").strip()
     if value:
-        if len(value) < 32:
-            raise ImproperlyConfigured(f"{name} is shorter than 32 characters; use a long random value.")
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ImproperlyConfigured(
+                f"{name} is shorter than {MIN_SECRET_KEY_LENGTH} characters; use a long random value."
+            )
         return value
     key_file = data_dir / "secret_key"
     if key_file.is_file():
         stored = key_file.read_text(encoding="utf-8").strip()
-        if stored:
-            return stored
+        if len(stored) < MIN_SECRET_KEY_LENGTH:
+            raise ImproperlyConfigured(
+                f"{key_file} holds fewer than {MIN_SECRET_KEY_LENGTH} characters; delete it and run "
+                f"'make setup' to write a new one, or set {name}."
+            )
+        return stored
     if allow_generated:
         from django.core.management.utils import get_random_secret_key
 

@@ -6,7 +6,6 @@ HUMEVAL_DATA_DIR and Celery in eager mode. DATABASE_URL and CELERY_BROKER_URL
 switch to PostgreSQL and a real broker.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ SECRET_KEY = env.read_secret_key("HUMEVAL_SECRET_KEY", DATA_DIR, allow_generated
 ALLOWED_HOSTS = env.read_list("HUMEVAL_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 DEMO_PASSWORD = env.read_str("HUMEVAL_DEMO_PASSWORD", "humeval-demo")
 REQUIRE_SERVICES = env.read_bool("HUMEVAL_REQUIRE_SERVICES", default=False)
+LOG_LEVEL = env.read_choice("HUMEVAL_LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], "INFO")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -120,12 +120,12 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if RUNNING_TESTS
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "humeval.storage.StaticFilesStorage"
         )
     },
 }
-# Serve files straight from the finders when collectstatic has not run, as in
-# tests and the first demo start.
+# Serve files straight from the app folders when collectstatic has not run;
+# humeval.storage then links them without a content hash.
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
@@ -158,6 +158,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("HUMEVAL_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"level": "INFO", "propagate": True}},
 }

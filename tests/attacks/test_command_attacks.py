@@ -31,14 +31,12 @@ class EchoBackend:
         return [GenerationOutput(text="ok", token_count=1, finish_reason="stop", latency_seconds=0.0) for _ in requests]
 
 
-@pytest.mark.xfail(strict=True, reason="NaN passes argparse's float and full_clean, and SQLite stores NaN as NULL")
 def test_add_model_nan_temperature(tmp_path):
     """`add_model --temperature nan` ends in IntegrityError on SQLite and stores NaN on PostgreSQL."""
     with pytest.raises(CommandError, match="temperature"):
         call_command("add_model", "Nan-Model", "--source", str(tmp_path), "--temperature", "nan")
 
 
-@pytest.mark.xfail(strict=True, reason="add_model checks no range for temperature, top_p or repetition_penalty")
 @pytest.mark.parametrize(
     "option, value",
     [("--temperature", "-3"), ("--top-p", "7"), ("--repetition-penalty", "-1")],
@@ -49,7 +47,6 @@ def test_add_model_out_of_range_decoding(tmp_path, option, value):
         call_command("add_model", "Bad-Decoding", "--source", str(tmp_path), option, value)
 
 
-@pytest.mark.xfail(strict=True, reason="execute_run marks a run failed on Exception only, so Ctrl+C leaves it running")
 def test_interrupted_run_resumes():
     """After KeyboardInterrupt the run stays 'running' and every later execute_run raises RunNotClaimable."""
     prompt_set = make_prompt_set(prompts=("One.", "Two.", "Three."))
@@ -64,7 +61,6 @@ def test_interrupted_run_resumes():
     assert resumed.responses.count() == 3
 
 
-@pytest.mark.xfail(strict=True, reason="the runner answers the first turn only and never fills follow_up_texts")
 def test_follow_up_turns_answered(tmp_path):
     """An imported multi-turn prompt gets no answer to its later turns, so annotators see them empty."""
     path = tmp_path / "turns.jsonl"

@@ -1,7 +1,6 @@
-"""Malformed prompt files: each must fail with PromptImportError naming the line and field, or import correctly."""
+"""Malformed prompt files: each fails with PromptImportError naming the line and field, or imports correctly."""
 
 import pytest
-from django.db import connection
 
 from generation.models import PromptSet
 from generation.prompt_import import PromptImportError, import_prompt_file, read_prompt_file
@@ -15,7 +14,6 @@ def write_bytes(tmp_path, name, data: bytes):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="null language passes the check and reaches the NOT NULL column")
 def test_null_language_reported(tmp_path):
     """A JSONL `"language": null` raises IntegrityError instead of PromptImportError."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "Hi", "language": null}\n')
@@ -26,7 +24,6 @@ def test_null_language_reported(tmp_path):
     assert not PromptSet.objects.filter(name="null-language").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="falsy non-strings skip the BCP 47 check and are stored as '0' or 'False'")
 @pytest.mark.parametrize("value", [b"0", b"false", b"[]"])
 def test_falsy_language_rejected(tmp_path, value):
     """A JSONL language of 0, false or [] is imported as the text '0', 'False' or '[]'."""
@@ -36,7 +33,6 @@ def test_falsy_language_rejected(tmp_path, value):
         read_prompt_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason="the BCP 47 pattern has no length bound but the column holds 35 characters")
 def test_overlong_language_rejected(tmp_path):
     """A 39-character language tag is stored unchecked on SQLite and raises DataError on PostgreSQL."""
     tag = "en-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd"
@@ -46,7 +42,6 @@ def test_overlong_language_rejected(tmp_path):
         import_prompt_file(path, "long-language")
 
 
-@pytest.mark.xfail(strict=True, reason="str.splitlines splits at U+2028 and U+0085, which JSON strings may contain")
 def test_line_separator_inside_json_string(tmp_path):
     """A valid JSONL line whose string contains a raw U+2028 or U+0085 is rejected as invalid JSON."""
     data = '{"id": "a", "text": "one\u2028two"}\n{"id": "b", "text": "three\x85four"}\n'.encode()
@@ -57,7 +52,6 @@ def test_line_separator_inside_json_string(tmp_path):
     assert [prompt.text for prompt in prompts] == ["one\u2028two", "three\x85four"]
 
 
-@pytest.mark.xfail(strict=True, reason="csv.field_size_limit (131072) raises _csv.Error, which nothing catches")
 def test_csv_cell_over_field_limit(tmp_path):
     """A CSV prompt longer than 128 KiB raises _csv.Error; the same prompt imports from JSONL."""
     text = "y" * 200_000
@@ -68,7 +62,6 @@ def test_csv_cell_over_field_limit(tmp_path):
     assert prompts[0].text == text
 
 
-@pytest.mark.xfail(strict=True, reason="csv in non-strict mode reads an unterminated quote to the end of the file")
 def test_csv_unterminated_quote_reported(tmp_path):
     """An unterminated quote swallows the rest of the file into one prompt text instead of an error."""
     path = write_bytes(tmp_path, "p.csv", b'text,id\nfirst,1\n"unterminated,2\nthird,3\n')
@@ -77,7 +70,6 @@ def test_csv_unterminated_quote_reported(tmp_path):
         read_prompt_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason="a lone surrogate passes json.loads and fails when the database encodes it")
 def test_lone_surrogate_reported(tmp_path):
     r"""A JSONL text with "\ud800" raises UnicodeEncodeError at insert time."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "a\\ud800b"}\n')
@@ -86,7 +78,6 @@ def test_lone_surrogate_reported(tmp_path):
         import_prompt_file(path, "surrogate")
 
 
-@pytest.mark.xfail(strict=True, reason="json.loads raises RecursionError, not JSONDecodeError, on deep nesting")
 def test_deeply_nested_json_reported(tmp_path):
     """A JSONL line nested 100,000 levels deep ends the command with a RecursionError traceback."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "ok", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
@@ -95,7 +86,6 @@ def test_deeply_nested_json_reported(tmp_path):
         read_prompt_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason="json.loads raises ValueError past 4300 integer digits")
 def test_huge_integer_id_reported(tmp_path):
     """An id of 5000 digits ends the command with a ValueError traceback."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "ok", "id": ' + b"9" * 5000 + b"}\n")
@@ -104,7 +94,6 @@ def test_huge_integer_id_reported(tmp_path):
         read_prompt_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason="the prompt set name is never checked against the 100-character column")
 def test_overlong_prompt_set_name_rejected(tmp_path):
     """A 150-character --prompt-set is stored on SQLite and raises DataError on PostgreSQL."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "Hi"}\n')
@@ -113,7 +102,6 @@ def test_overlong_prompt_set_name_rejected(tmp_path):
         import_prompt_file(path, "n" * 150)
 
 
-@pytest.mark.xfail(strict=True, reason="import_prompt_file never validates the prompt set name")
 def test_empty_prompt_set_name_rejected(tmp_path):
     """`--prompt-set ''` creates a prompt set with an empty name."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "Hi"}\n')
@@ -122,12 +110,8 @@ def test_empty_prompt_set_name_rejected(tmp_path):
         import_prompt_file(path, "")
 
 
-@pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="PostgreSQL text cannot hold NUL and the import does not check for it")
-def test_nul_in_text_reported_on_postgres(tmp_path):
-    r"""A JSONL text with "\u0000" raises ValueError from psycopg2 on PostgreSQL."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite stores the NUL, so the bug shows on PostgreSQL only")
+def test_nul_in_text_reported(tmp_path):
+    r"""A JSONL text with "\u0000" raised ValueError from psycopg2 on PostgreSQL; it is rejected everywhere now."""
     path = write_bytes(tmp_path, "p.jsonl", b'{"text": "a\\u0000b"}\n')
 
     with pytest.raises(PromptImportError, match="line 1"):

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 
 from generation.models import GenerationRun, LanguageModel, Response, RunStatus
 from generation.packaged import smollm2_gguf_path
-from generation.runner import RunNotClaimable, claim_run, execute_run
+from generation.runner import MultiTurnUnsupported, RunNotClaimable, claim_run, execute_run
 from tests.factories import make_prompt_set
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -141,3 +141,32 @@ def test_generate_names_unknown_model():
 
     with pytest.raises(CommandError, match="No model named 'ghost'"):
         call_command("generate", "--model", "ghost", "--prompt-set", "known-set")
+
+
+def test_follow_up_turn_answered_in_context(smollm_model, smollm):
+    prompt_set = make_prompt_set(prompts=("Name a colour.",))
+    prompt_set.prompts.update(follow_up_turns=["Now name another one."])
+    run = GenerationRun.objects.create(model=smollm_model, prompt_set=prompt_set, max_new_tokens=4)
+
+    execute_run(run.pk, backend=smollm)
+
+    response = run.responses.get()
+    assert response.text.strip()
+    assert len(response.follow_up_texts) == 1
+    assert response.follow_up_texts[0].strip()
+    assert response.token_count > 4
+
+
+def test_base_model_rejects_follow_up_turns():
+    prompt_set = make_prompt_set(prompts=("Name a colour.",))
+    prompt_set.prompts.update(follow_up_turns=["Another?"])
+    model = LanguageModel.objects.create(
+        name="Base-Only", source="/nonexistent", use_chat_template=False, prompt_template="Q: {prompt}\nA:"
+    )
+    run = GenerationRun.objects.create(model=model, prompt_set=prompt_set)
+
+    with pytest.raises(MultiTurnUnsupported, match="--first-turn-only"):
+        execute_run(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED

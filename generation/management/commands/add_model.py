@@ -39,6 +39,8 @@ class Command(BaseCommand):
         template = _unescape(options["prompt_template"])
         if template and "{prompt}" not in template:
             raise CommandError("--prompt-template must contain {prompt}, where the prompt text goes.")
+        if options["gguf_file"] and Path(options["gguf_file"]).name != options["gguf_file"]:
+            raise CommandError("--gguf-file must be a file name inside --source, not a path.")
         source = options["source"]
         looks_local = source.startswith(("/", ".", "~")) or Path(source).exists()
         if options["backend"] == Backend.TRANSFORMERS and looks_local:

@@ -1,6 +1,7 @@
 import time
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -9,6 +10,12 @@ from generation.lookup import NotFound, get_by_name
 from generation.models import GenerationRun, LanguageModel, PromptSet, RunStatus
 from generation.runner import RunNotClaimable, execute_run
 from generation.tasks import generate_run
+from generation.validators import (
+    validate_max_new_tokens,
+    validate_repetition_penalty,
+    validate_temperature,
+    validate_top_p,
+)
 
 
 class Command(BaseCommand):
@@ -56,6 +63,7 @@ class Command(BaseCommand):
             "repetition_penalty": model.repetition_penalty,
             "seed": _pick(options["seed"], model.seed),
         }
+        _validate_decoding(decoding)
         run, created = GenerationRun.objects.get_or_create(
             model=model,
             prompt_set=prompt_set,
@@ -106,6 +114,20 @@ class Command(BaseCommand):
                 time.sleep(2)
         if run.status == RunStatus.FAILED:
             raise CommandError(f"Generation run {run.uuid} failed: {run.error}")
+
+
+def _validate_decoding(decoding):
+    validators = {
+        "temperature": validate_temperature,
+        "top_p": validate_top_p,
+        "max_new_tokens": validate_max_new_tokens,
+        "repetition_penalty": validate_repetition_penalty,
+    }
+    for key, validate in validators.items():
+        try:
+            validate(decoding[key])
+        except ValidationError as exc:
+            raise CommandError(f"--{key.replace('_', '-')} {decoding[key]}: {' '.join(exc.messages)}") from exc
 
 
 def _pick(value, default):
