@@ -7,8 +7,10 @@ the overlap. A late submit (after its lease expired) can, and any judgment
 that arrives once the item has its overlap is stored as surplus.
 
 Every decision that reads a load and then writes (a new lease, a judgment's
-surplus flag) locks the item row first. On PostgreSQL that lock is a row
-lock. SQLite has no row locks, but the settings open every transaction
+surplus flag) locks the item row first. A new lease also locks the
+annotator's user row before anything else, so one annotator holds at most
+one unexpired lease per study. On PostgreSQL those locks are row locks.
+SQLite has no row locks, but the settings open every transaction
 IMMEDIATE, so each atomic block already holds the database's single write
 lock.
 """
@@ -19,6 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -44,6 +47,10 @@ logger = logging.getLogger(__name__)
 # Draws the left/right order per assignment; it needs no seed because the
 # order is stored on the assignment and copied onto the judgment.
 _order_rng = random.Random()
+
+# A reported time on task above this is treated as missing: a tab left open
+# overnight measures nothing useful.
+MAX_TIME_ON_TASK_SECONDS = 24 * 60 * 60
 
 
 class ScreenChoice(models.TextChoices):
@@ -86,6 +93,11 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # Serialises this annotator's pickers, so two requests (a double
+        # click, two tabs) cannot both miss the current lease and lease two
+        # items. NO KEY UPDATE still lets other transactions insert rows that
+        # reference the user, such as a judgment submitted meanwhile.
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=annotator.pk).first()
         current = _current_lease(study, annotator, now)
         if current is not None:
             return current
@@ -229,7 +241,7 @@ def submit_judgment(
     returns the first judgment and changes nothing. A submit after the lease
     expired is stored; it is marked surplus when the item already has its
     overlap of non-surplus judgments. `time_on_task` falls back to the time
-    since the lease began when missing or not a finite non-negative number.
+    since the lease began when missing or unusable (see parse_time_on_task).
     Raises InvalidAnswer, naming the criterion, when an answer is missing or
     out of range.
     """
@@ -306,12 +318,24 @@ def _clean_score(criterion, value) -> int:
     return score
 
 
-def _time_on_task(reported, assignment, now) -> float:
+def parse_time_on_task(reported) -> float | None:
+    """Return the reported time on task in seconds, or None when it is unusable.
+
+    Unparsable, negative, non-finite and absurdly large values (over
+    MAX_TIME_ON_TASK_SECONDS) are all unusable.
+    """
     try:
         seconds = float(reported)
     except (TypeError, ValueError):
-        seconds = math.nan
-    if math.isfinite(seconds) and seconds >= 0:
+        return None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_TIME_ON_TASK_SECONDS:
+        return None
+    return seconds
+
+
+def _time_on_task(reported, assignment, now) -> float:
+    seconds = parse_time_on_task(reported)
+    if seconds is not None:
         return seconds
     return max((now - assignment.leased_at).total_seconds(), 0.0)
 

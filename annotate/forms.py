@@ -1,11 +1,9 @@
 """The annotator's judgment form, built from a study's criteria."""
 
-import math
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from annotate.assignment import ScreenChoice
+from annotate.assignment import ScreenChoice, parse_time_on_task
 from annotate.models import Criterion, Study, StudyKind
 
 
@@ -23,9 +21,10 @@ class JudgmentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Why you chose as you did, in a sentence or two."),
     )
-    # Filled by static/js/task.js; a missing or garbled value falls back to
-    # the time since the lease began, so it never blocks a submit.
-    time_on_task = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Filled by static/js/task.js. It never blocks a submit: any unusable value
+    # cleans to None, and submit_judgment then uses the time since the lease
+    # began. A plain Field, because CharField rejects a NUL character.
+    time_on_task = forms.Field(required=False, widget=forms.HiddenInput)
 
     def __init__(self, study: Study, criteria: list[Criterion], *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,11 +51,7 @@ class JudgmentForm(forms.Form):
         )
 
     def clean_time_on_task(self) -> float | None:
-        try:
-            seconds = float(self.cleaned_data["time_on_task"])
-        except (TypeError, ValueError):
-            return None
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        return parse_time_on_task(self.cleaned_data["time_on_task"])
 
     def criterion_fields(self) -> list[tuple[Criterion, forms.BoundField]]:
         return [(criterion, self[criterion_field_name(criterion)]) for criterion in self.criteria]

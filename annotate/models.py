@@ -4,10 +4,15 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from generation.models import GenerationRun, Prompt, PromptSet, Response
+
+# A day: a longer lease keeps an abandoned item out of the pool for longer
+# than a study's annotators are likely to wait for it.
+MAX_LEASE_MINUTES = 24 * 60
 
 
 class StudyKind(models.TextChoices):
@@ -37,7 +42,12 @@ class Study(models.Model):
         _("judgments per item"), default=3, help_text=_("How many annotators judge each item.")
     )
     lease_minutes = models.PositiveIntegerField(
-        _("lease minutes"), default=30, help_text=_("Time an annotator holds a task before it returns to the pool.")
+        _("lease minutes"),
+        default=30,
+        # A lease of 0 minutes expires at once, so further annotators are
+        # offered an item whose task is still open on someone's screen.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)],
+        help_text=_("Time an annotator holds a task before it returns to the pool."),
     )
     status = models.CharField(_("status"), max_length=20, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
     annotators = models.ManyToManyField(
@@ -51,6 +61,10 @@ class Study(models.Model):
         verbose_name_plural = _("studies")
         constraints = [
             models.CheckConstraint(condition=models.Q(overlap__gte=1), name="study_overlap_positive"),
+            models.CheckConstraint(
+                condition=models.Q(lease_minutes__gte=1, lease_minutes__lte=MAX_LEASE_MINUTES),
+                name="study_lease_minutes_range",
+            ),
         ]
 
     def __str__(self):
@@ -171,7 +185,8 @@ class Judgment(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
+    # PROTECT: deleting a user who made judgments fails, so deactivate them instead.
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
     first_on_left = models.BooleanField(_("first response on the left"), help_text=_("The order the annotator saw."))
     rationale = models.TextField(_("rationale"), blank=True)
     time_on_task_seconds = models.FloatField(_("time on task (seconds)"), null=True, blank=True)

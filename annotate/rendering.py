@@ -6,7 +6,9 @@ short allow-list as a second barrier: formatting tags only, no attribute
 that can run script or load anything, links to http, https and mailto only.
 Images are shown as their Markdown source, so no answer makes the
 annotator's browser contact another host. LaTeX stays as text, kept
-verbatim instead of being read as Markdown.
+verbatim instead of being read as Markdown. Text nested deeper than the
+parser's limit is shown whole as preformatted plain text, because
+markdown-it drops every block below that limit.
 """
 
 import nh3
@@ -35,6 +37,14 @@ _CLEANER = nh3.Cleaner(
     strip_comments=True,
 )
 
+# markdown-it's CommonMark preset limit, kept explicit because the fallback
+# below depends on it. Each list level takes two (the list and its item), so
+# about nine nested list levels still render as Markdown. A higher limit
+# makes runs of "[" or "![" slower, because the link-label scan recurses up
+# to this depth: with markdown-it-py 4.3, 100 KB of "![" renders 1.8 times
+# slower at 40 than at 20.
+_MAX_NESTING = 20
+
 # Longest opener first, so "$$" is not read as an empty "$" span.
 _MATH_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 
@@ -58,7 +68,7 @@ def _math_as_text(state: StateInline, silent: bool) -> bool:
     for opener, closer in _MATH_DELIMITERS:
         if not src.startswith(opener, start):
             continue
-        end = src.find(closer, start + len(opener), state.posMax)
+        end = _find_closer(state, closer, start + len(opener))
         if end == -1:
             continue
         if opener == "$" and not _is_inline_dollar_math(src, start, end):
@@ -71,6 +81,29 @@ def _math_as_text(state: StateInline, silent: bool) -> bool:
     return False
 
 
+def _find_closer(state: StateInline, closer: str, start: int) -> int:
+    """Return the index of the first `closer` at or after `start` and before `state.posMax`, or -1.
+
+    Searches only move forward within one inline state, so a search that
+    starts between the previous start and its result has the same result.
+    Remembering that result keeps a run of unclosed openers ("\\(" repeated)
+    linear instead of scanning to the end once per opener.
+    """
+    memo = getattr(state, "math_closer_memo", None)
+    if memo is None:
+        memo = state.math_closer_memo = {}
+    # Link text is parsed with posMax at the end of the link text.
+    key = (closer, state.posMax)
+    if key in memo:
+        searched_from, found = memo[key]
+        if searched_from <= start and (found == -1 or start <= found):
+            return found
+
+    found = state.src.find(closer, start, state.posMax)
+    memo[key] = (start, found)
+    return found
+
+
 def _image_as_source(renderer, tokens, idx, options, env) -> str:
     token = tokens[idx]
     alt = "".join(child.content for child in token.children or [])
@@ -80,7 +113,7 @@ def _image_as_source(renderer, tokens, idx, options, env) -> str:
 def _build_parser() -> MarkdownIt:
     # breaks=True: models write poems and lists with single newlines and
     # expect them kept; plain CommonMark would join those lines.
-    parser = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
+    parser = MarkdownIt("commonmark", {"html": False, "breaks": True, "maxNesting": _MAX_NESTING}).enable("table")
     parser.inline.ruler.before("escape", "math_as_text", _math_as_text)
     parser.add_render_rule("image", _image_as_source)
     return parser
@@ -102,4 +135,15 @@ def render_markdown(text) -> str:
     """
     if text is None or text == "":
         return ""
-    return sanitize_html(_PARSER.render(str(text)))
+    text = str(text)
+    env: dict = {}
+    tokens = _PARSER.parse(text, env)
+    if _exceeds_max_nesting(tokens):
+        return sanitize_html(f"<pre>{escapeHtml(text)}</pre>")
+    return sanitize_html(_PARSER.renderer.render(tokens, _PARSER.options, env))
+
+
+def _exceeds_max_nesting(tokens) -> bool:
+    # A block opened at the last allowed level has its contents parsed at
+    # the limit, where markdown-it skips the rest of the container's lines.
+    return any(token.nesting == 1 and token.level >= _MAX_NESTING - 1 for token in tokens)

@@ -93,3 +93,17 @@ def test_admin_pages_load(admin_client_logged_in, pairwise_study):
     for name in ["study", "item", "assignment", "judgment"]:
         response = admin_client_logged_in.get(reverse(f"admin:annotate_{name}_changelist"))
         assert response.status_code == 200, name
+
+
+def test_user_with_judgments_delete_page_protected(admin_client_logged_in, pairwise_study, annotator):
+    assignment = next_assignment(pairwise_study, annotator)
+    submit_judgment(assignment, {"helpfulness": "A", "accuracy": "tie"})
+    url = reverse("admin:auth_user_delete", args=[annotator.pk])
+
+    page = admin_client_logged_in.get(url)
+    posted = admin_client_logged_in.post(url, {"post": "yes"})
+
+    assert page.status_code == 200
+    assert page.context["protected"]
+    assert posted.status_code == 200
+    assert get_user_model().objects.filter(pk=annotator.pk).exists()

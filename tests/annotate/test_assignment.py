@@ -296,7 +296,7 @@ def test_time_on_task_reported_value_kept(pairwise_study, annotator):
     assert judgment.time_on_task_seconds == 42.5
 
 
-@pytest.mark.parametrize("reported", [None, -3, float("nan"), "garbage"])
+@pytest.mark.parametrize("reported", [None, -3, float("nan"), float("inf"), "garbage", "1\x002", 24 * 3600 + 1])
 def test_time_on_task_falls_back_to_lease(pairwise_study, annotator, reported):
     assignment = next_assignment(pairwise_study, annotator, now=NOW)
 

@@ -138,3 +138,36 @@ def test_template_filter_not_escaped_twice():
     assert "<strong>bold</strong>" in html
     assert "&lt;script&gt;" in html
     assert "&amp;lt;" not in html
+
+
+def test_latex_kept_after_unclosed_openers():
+    html = render_markdown(r"Open \[ and \( then $a_1*b_2$ and \(x_1 * y_1\) done.")
+
+    assert r"$a_1*b_2$" in html
+    assert r"\(x_1 * y_1\)" in html
+    assert "<em>" not in html
+
+
+def test_nesting_within_limit_stays_markdown():
+    text = "\n".join("  " * depth + f"- level {depth}" for depth in range(8))
+
+    html = render_markdown(text)
+
+    assert html.count("<ul>") == 8
+    assert "<pre>" not in html
+
+
+def test_nesting_past_limit_shown_as_escaped_text():
+    text = (
+        "> " * 30
+        + "<script>alert(1)</script> **bold**\n"
+        + "\n".join("  " * depth + f"- {depth}" for depth in range(40))
+    )
+
+    html = render_markdown(text)
+
+    assert html.startswith("<pre>")
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **bold**" in html
+    assert "- 39" in html
+    assert "<blockquote>" not in html
