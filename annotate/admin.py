@@ -20,6 +20,7 @@ from annotate.models import (
     Item,
     Judgment,
     Study,
+    StudyStatus,
 )
 
 
@@ -88,24 +89,39 @@ class StudyAdmin(admin.ModelAdmin):
             return ["kind", "prompt_set", "systems"]
         return []
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        study = form.instance
+        # Setting the status to open in the form must build the items too,
+        # as the "Open selected studies" action does; systems and criteria
+        # are saved only now, after the study row.
+        if study.status == StudyStatus.OPEN:
+            self._open(request, study, revert_status=True)
+
+    def _open(self, request, study, revert_status=False):
+        try:
+            created = open_study(study)
+        except StudyNotReady as error:
+            if revert_status:
+                Study.objects.filter(pk=study.pk).update(status=StudyStatus.DRAFT)
+                study.status = StudyStatus.DRAFT
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Opened “%(study)s”: %(count)d new item.",
+                "Opened “%(study)s”: %(count)d new items.",
+                created,
+            )
+            % {"study": study.name, "count": created},
+            messages.SUCCESS,
+        )
+
     @admin.action(description=_("Open selected studies"), permissions=["change"])
     def open_selected(self, request, queryset):
         for study in queryset:
-            try:
-                created = open_study(study)
-            except StudyNotReady as error:
-                self.message_user(request, str(error), messages.ERROR)
-                continue
-            self.message_user(
-                request,
-                ngettext(
-                    "Opened “%(study)s”: %(count)d new item.",
-                    "Opened “%(study)s”: %(count)d new items.",
-                    created,
-                )
-                % {"study": study.name, "count": created},
-                messages.SUCCESS,
-            )
+            self._open(request, study)
 
 
 @admin.register(Item)

@@ -107,6 +107,7 @@ def _render_task(request, study, assignment, form):
         "prompt": assignment.item.prompt,
         "turns": _turns(assignment),
         "progress": annotator_progress(study, request.user),
+        "score_keys": _score_keys(form),
         # After a failed submit the address is the POST-only submit URL, so
         # the language switch must return to the task page instead.
         "language_next": reverse(
@@ -114,6 +115,14 @@ def _render_task(request, study, assignment, form):
         ),
     }
     return render(request, "annotate/task.html", context)
+
+
+def _score_keys(form) -> tuple[int, int]:
+    """Return the lowest and highest score that a single digit key can choose."""
+    criteria = [criterion for criterion, _field in form.criterion_fields()]
+    if not criteria:
+        return (0, 9)
+    return (max(0, min(c.scale_min for c in criteria)), min(9, max(c.scale_max for c in criteria)))
 
 
 def _turns(assignment) -> list[Turn]:

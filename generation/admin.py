@@ -50,6 +50,13 @@ class GenerationRunAdmin(admin.ModelAdmin):
     list_select_related = ["model", "prompt_set"]
     readonly_fields = ["uuid", "status", "error", "created_at", "started_at", "finished_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Responses and study items hang off a run; moving it to another
+        # model or prompt set, or changing its decoding, would mislabel them.
+        if obj is not None:
+            return [field.name for field in obj._meta.fields if field.name != "id"]
+        return self.readonly_fields
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(response_count=Count("responses"))
 
@@ -60,8 +67,18 @@ class GenerationRunAdmin(admin.ModelAdmin):
 
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "token_count", "finish_reason", "latency_seconds"]
+    list_display = ["__str__", "token_count", "finish_reason", "latency"]
     list_filter = ["run", "finish_reason"]
     list_select_related = ["run__model", "prompt"]
-    search_fields = ["text"]
-    readonly_fields = ["uuid", "run", "prompt", "created_at"]
+    search_fields = ["text", "prompt__external_id"]
+
+    # Responses are model output that annotators judge: never edited by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("latency (seconds)"), ordering="latency_seconds")
+    def latency(self, response):
+        return f"{response.latency_seconds:.2f}"

@@ -87,7 +87,7 @@ def read_prompt_file(path: Path, *, default_language: str = "", first_turn_only:
     if not prompts and not errors:
         errors.append("the file holds no prompts")
     if errors:
-        raise PromptImportError(path, errors)
+        raise PromptImportError(path, sorted(errors, key=_line_number))
     return prompts
 
 
@@ -222,6 +222,12 @@ def _check_storable(key: str, value: str) -> None:
         raise _RowError(
             f"field {key!r} contains an unpaired surrogate {value[exc.start]!r} at position {exc.start}"
         ) from None
+
+
+def _line_number(error: str) -> int:
+    """Return the line number an error message starts with, or 0 for file-wide errors."""
+    match = re.match(r"line (\d+):", error)
+    return int(match.group(1)) if match else 0
 
 
 def _first_key(row, keys):

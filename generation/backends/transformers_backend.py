@@ -427,6 +427,10 @@ class TransformersBackend(Backend):
             # generate() already stopped at the stop string, but the last token
             # may reach past it (Gemma 3 has one token for "\n\n\n"), so cut the text too.
             text = _cut_at_stop_strings(text, self.config.stop_strings)
+            if finish_reason == "length":
+                # A token limit can split a multi-byte character (common in
+                # Chinese); the decoder then ends the text with U+FFFD.
+                text = text.rstrip("\ufffd")
             answers.append(GenerationOutput(text, length, finish_reason, 0.0))
 
         elapsed = time.perf_counter() - started

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate.assignment import next_assignment, submit_judgment
-from annotate.models import Assignment, StudyStatus
+from annotate.models import Assignment, Study, StudyStatus
 from tests.factories import make_run, make_study
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +107,70 @@ def test_user_with_judgments_delete_page_protected(admin_client_logged_in, pairw
     assert page.context["protected"]
     assert posted.status_code == 200
     assert get_user_model().objects.filter(pk=annotator.pk).exists()
+
+
+def _study_form(prompt_set, runs, status, criteria=1):
+    data = {
+        "name": "Form-made study",
+        "kind": "pairwise",
+        "prompt_set": prompt_set.pk,
+        "systems": [run.pk for run in runs],
+        "instructions": "",
+        "overlap": 1,
+        "lease_minutes": 30,
+        "status": status,
+        "criteria-TOTAL_FORMS": criteria,
+        "criteria-INITIAL_FORMS": 0,
+        "criteria-MIN_NUM_FORMS": 0,
+        "criteria-MAX_NUM_FORMS": 1000,
+    }
+    for index in range(criteria):
+        data.update(
+            {
+                f"criteria-{index}-position": index,
+                f"criteria-{index}-name": f"c{index}",
+                f"criteria-{index}-question": "Which is better?",
+                f"criteria-{index}-scale_min": 1,
+                f"criteria-{index}-scale_max": 5,
+            }
+        )
+    return data
+
+
+def test_saving_open_status_builds_items(admin_client_logged_in, prompt_set):
+    runs = [make_run(prompt_set), make_run(prompt_set)]
+
+    response = admin_client_logged_in.post(
+        reverse("admin:annotate_study_add"), _study_form(prompt_set, runs, "open"), follow=True
+    )
+
+    study = Study.objects.get(name="Form-made study")
+    assert study.status == StudyStatus.OPEN
+    assert study.items.count() == 3
+    assert "3 new items" in response.text
+
+
+def test_saving_open_status_without_criteria_stays_draft(admin_client_logged_in, prompt_set):
+    runs = [make_run(prompt_set), make_run(prompt_set)]
+
+    admin_client_logged_in.post(
+        reverse("admin:annotate_study_add"), _study_form(prompt_set, runs, "open", criteria=0), follow=True
+    )
+
+    study = Study.objects.get(name="Form-made study")
+    assert study.status == StudyStatus.DRAFT
+    assert not study.items.exists()
+
+
+def test_responses_cannot_be_edited_in_admin(admin_client_logged_in, prompt_set):
+    response = make_run(prompt_set).responses.first()
+    url = reverse("admin:generation_response_change", args=[response.pk])
+
+    page = admin_client_logged_in.get(url)
+    posted = admin_client_logged_in.post(url, {"text": "edited by hand", "token_count": 1, "finish_reason": "stop"})
+
+    assert page.status_code == 200
+    assert 'name="text"' not in page.text
+    assert posted.status_code == 403
+    response.refresh_from_db()
+    assert response.text != "edited by hand"

@@ -32,15 +32,21 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         runs = demo.create_runs(prompt_set, smollm, gemma, size)
 
-        self.stdout.write(
-            f"Generating answers to {size.prompts} prompts with {len(runs)} systems "
-            f"(up to {size.max_new_tokens} new tokens each, on {self._device()})."
-        )
+        pending = [run for run in runs if run.responses.count() < len(run.prompts())]
+        if pending:
+            self.stdout.write(
+                f"Generating answers to {size.prompts} prompts with {len(pending)} systems "
+                f"(up to {size.max_new_tokens} new tokens each, on {self._device()}). "
+                f"Progress moves once per batch of {size.batch_size} prompts."
+            )
+        else:
+            self.stdout.write("All demo answers exist already; nothing to generate.")
         loaded = {}
-        for run in runs:
+        for run in pending:
             backend = loaded.get(run.model_id)
-            if backend is None and run.responses.count() < len(run.prompts()):
+            if backend is None:
                 backend = load_backend(model_config(run.model), batch_size=run.batch_size, data_dir=settings.DATA_DIR)
+                # Keep one model in memory at a time.
                 loaded = {run.model_id: backend}
             self._generate(run, backend)
 

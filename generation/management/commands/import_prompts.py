@@ -25,4 +25,5 @@ class Command(BaseCommand):
         except PromptImportError as exc:
             raise CommandError(str(exc)) from exc
         count = prompt_set.prompts.count()
-        self.stdout.write(self.style.SUCCESS(f"Imported {count} prompts into prompt set {prompt_set.name!r}."))
+        noun = "prompt" if count == 1 else "prompts"
+        self.stdout.write(self.style.SUCCESS(f"Imported {count} {noun} into prompt set {prompt_set.name!r}."))
