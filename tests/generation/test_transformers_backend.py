@@ -86,3 +86,12 @@ def test_gguf_cache_is_reused(smollm_config, smollm):
     assert reloaded.load_seconds < 30
     request = GenerationRequest(prompt=PROMPTS[0], max_new_tokens=8)
     assert reloaded.generate([request])[0].text == smollm.generate([request])[0].text
+
+
+def test_cut_answer_has_no_broken_character(smollm):
+    """A token limit inside a multi-byte character drops the partial character."""
+    requests = [GenerationRequest(prompt="用中文介绍一下长城。", max_new_tokens=limit) for limit in range(2, 12)]
+
+    outputs = smollm.generate(requests)
+
+    assert [output.text for output in outputs if output.text.endswith("\ufffd")] == []
