@@ -44,6 +44,7 @@ def model_config(model: LanguageModel, device: str = "auto") -> ModelConfig:
         prompt_template=model.prompt_template,
         stop_strings=list(model.stop_strings),
         device=device,
+        base_url=model.base_url,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "openai")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,9 +31,12 @@ class ModelConfig:
 
     `source` is a local folder (or a hub id, read from the local hub cache
     when `HF_HUB_OFFLINE=1`). With `gguf_file`, the weights are that GGUF
-    file inside the `source` folder. `prompt_template` applies when no chat
-    template is used and must contain `{prompt}`. `stop_strings` end an
-    answer, and the answer text excludes them.
+    file inside the `source` folder. For the openai backend, `source` is the
+    model id the server serves, and `base_url` is the server's API root up to
+    and including `/v1`, such as `http://localhost:8000/v1`. Other backends
+    ignore `base_url`. `prompt_template` applies when no chat template is
+    used and must contain `{prompt}`. `stop_strings` end an answer, and the
+    answer text excludes them.
     """
 
     name: str
@@ -46,8 +49,14 @@ class ModelConfig:
     prompt_template: str = ""
     stop_strings: list[str] = field(default_factory=list)
     device: str = "auto"
+    base_url: str = ""
 
     def __post_init__(self) -> None:
+        if self.backend == "openai" and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"Model {self.name!r}: base URL {self.base_url!r} is missing or invalid; the openai backend "
+                "needs the server's API root starting with http:// or https://, such as http://localhost:8000/v1."
+            )
         if self.dtype not in DTYPES:
             raise ValueError(f"Model {self.name!r}: invalid dtype {self.dtype!r}; use one of {DTYPES}.")
         if self.device not in DEVICES:
@@ -101,8 +110,9 @@ class GenerationOutput:
     token or the tokens of a stop string, but not the prompt or padding.
     `finish_reason` is "stop" when an end-of-sequence token or a stop string
     ended the answer and "length" when `max_new_tokens` did.
-    `latency_seconds` is the wall time of the whole batch that contained
-    the request, so requests answered together report the same latency.
+    `latency_seconds` is, for the transformers backend, the wall time of the
+    whole batch that contained the request, so requests answered together
+    report the same latency. The openai backend measures each request alone.
     """
 
     text: str
@@ -117,7 +127,8 @@ class Backend(ABC):
     `model` and `tokenizer` are the backend's loaded objects (for the
     transformers backend, a `PreTrainedModel` and its tokenizer), exposed so
     that automatic benchmarks can reuse them without loading the weights
-    again. `batch_size` is the maximum number of requests answered together;
+    again. Both are None for the openai backend, whose weights stay on the
+    server. `batch_size` is the maximum number of requests answered together;
     callers may change it between calls.
     """
 
@@ -139,11 +150,19 @@ def default_data_dir() -> Path:
 def load_backend(config: ModelConfig, *, batch_size: int = 8, data_dir: str | Path | None = None) -> Backend:
     """Load the model that `config` describes and return a backend ready to generate.
 
-    `data_dir` contains the converted-model cache (default: `default_data_dir()`).
-    Raises ValueError for any backend other than "transformers".
+    `data_dir` contains the converted-model cache (default: `default_data_dir()`)
+    and is unused by the openai backend, for which `batch_size` is the maximum
+    number of concurrent requests. Raises ValueError for any backend other
+    than "transformers" and "openai".
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if config.backend == "openai":
+        # Imported here, not at the top, because openai_backend imports this module.
+        from generation.backends.openai_backend import OpenAIBackend
+
+        # NOTE: no model field sets the timeout or the retries, so runs use OpenAIBackend's defaults.
+        return OpenAIBackend(config, max_concurrency=batch_size)
     if config.backend != "transformers":
         raise ValueError(
             f"Model {config.name!r}: backend {config.backend!r} is not implemented; "

@@ -16,11 +16,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="Unique name, used on the command line and in reports.")
-        parser.add_argument("--source", required=True, help="Local folder of the weights, or a hub id.")
+        parser.add_argument(
+            "--source",
+            required=True,
+            help="Local folder of the weights, or a hub id; for the openai backend, the model id the server serves.",
+        )
         parser.add_argument("--gguf-file", default="", help="GGUF file name inside the source folder.")
         parser.add_argument("--revision", default="", help="Hub revision (branch, tag or commit).")
         parser.add_argument("--backend", default=Backend.TRANSFORMERS, choices=Backend.values)
-        parser.add_argument("--base-url", default="", help="Server address for the openai backend.")
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="API root of the server for the openai backend, up to and including /v1 "
+            "(such as http://localhost:8000/v1); required with --backend openai.",
+        )
         parser.add_argument("--dtype", default=Dtype.AUTO, choices=Dtype.values)
         parser.add_argument(
             "--prompt-template",
@@ -41,6 +50,10 @@ class Command(BaseCommand):
             raise CommandError("--prompt-template must contain {prompt}, where the prompt text goes.")
         if options["gguf_file"] and Path(options["gguf_file"]).name != options["gguf_file"]:
             raise CommandError("--gguf-file must be a file name inside --source, not a path.")
+        if options["backend"] == Backend.OPENAI and not options["base_url"]:
+            raise CommandError(
+                "--backend openai needs --base-url, the server's API root (such as http://localhost:8000/v1)."
+            )
         source = options["source"]
         looks_local = source.startswith(("/", ".", "~")) or Path(source).exists()
         if options["backend"] == Backend.TRANSFORMERS and looks_local:
