@@ -162,6 +162,9 @@ class GenerationRun(models.Model):
     )
     status = models.CharField(_("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
     error = models.TextField(_("error"), blank=True)
+    worker_task_id = models.CharField(
+        _("worker task id"), max_length=255, blank=True, help_text=_("Celery task that runs it, if any.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

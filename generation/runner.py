@@ -54,21 +54,28 @@ def missing_prompts(run: GenerationRun):
     return [prompt for prompt in run.prompts() if prompt.pk not in answered]
 
 
-def claim_run(run_id: int) -> GenerationRun:
+def claim_run(run_id: int, task_id: str = "") -> GenerationRun:
     """Mark the run as running, unless another process runs it already.
 
     The conditional UPDATE lets exactly one of two concurrent callers win.
+    A run left running by a worker that died (SIGKILL, out of memory) is
+    claimable by the same Celery task when the broker redelivers it, because
+    the redelivered message carries the dead worker's task id.
     """
     claimable = Q(status__in=[RunStatus.PENDING, RunStatus.FAILED, RunStatus.COMPLETED])
+    if task_id:
+        claimable |= Q(status=RunStatus.RUNNING, worker_task_id=task_id)
     claimed = GenerationRun.objects.filter(claimable, pk=run_id).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), finished_at=None, error=""
+        status=RunStatus.RUNNING, started_at=timezone.now(), finished_at=None, error="", worker_task_id=task_id
     )
     if not claimed:
         raise RunNotClaimable(f"Generation run {run_id} is already running.")
     return GenerationRun.objects.select_related("model", "prompt_set").get(pk=run_id)
 
 
-def execute_run(run_id: int, on_progress: ProgressCallback | None = None, backend=None) -> GenerationRun:
+def execute_run(
+    run_id: int, on_progress: ProgressCallback | None = None, backend=None, task_id: str = ""
+) -> GenerationRun:
     """Answer every prompt of run `run_id` that has no response yet.
 
     1. Claim the run with a conditional update.
@@ -77,7 +84,7 @@ def execute_run(run_id: int, on_progress: ProgressCallback | None = None, backen
        batch as soon as it is done, so a crash loses at most one batch.
     4. Mark the run completed, or failed with the error.
     """
-    run = claim_run(run_id)
+    run = claim_run(run_id, task_id)
     logger.info("Generation run %s started: model %s, prompt set %s", run.uuid, run.model.name, run.prompt_set.name)
     try:
         todo = missing_prompts(run)

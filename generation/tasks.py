@@ -3,8 +3,11 @@ from celery import shared_task
 from generation.runner import execute_run
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def generate_run(run_id: int) -> str:
-    """Celery entry point: execute one generation run by primary key."""
-    run = execute_run(run_id)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def generate_run(self, run_id: int) -> str:
+    """Celery entry point: execute one generation run by primary key.
+
+    The task id lets a redelivered task take over a run whose worker died.
+    """
+    run = execute_run(run_id, task_id=self.request.id or "")
     return str(run.uuid)

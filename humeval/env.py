@@ -31,6 +31,20 @@ def read_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1 or 0 (or true/false, yes/no, on/off).")
 
 
+def read_int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        message = f"{name}={raw!r} is not an integer; give a whole number such as {default}."
+        raise ImproperlyConfigured(message) from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} is too small; give an integer of at least {minimum}.")
+    return value
+
+
 def read_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

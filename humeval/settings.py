@@ -149,9 +149,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# Generation runs last hours; a shorter visibility timeout would make Redis
-# hand a running task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+# Seconds that Redis hides an unacknowledged task from other workers. The task
+# of a killed worker is redelivered only after this timeout, but a task still
+# running after it is handed to a second worker as well, so keep it above the
+# longest generation run. The queue tests set a few seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.read_int("HUMEVAL_BROKER_VISIBILITY_TIMEOUT", default=12 * 3600, minimum=1)
+}
 
 LOGGING = {
     "version": 1,

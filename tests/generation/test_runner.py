@@ -80,6 +80,20 @@ def test_running_run_cannot_be_claimed_twice(smollm_model):
         claim_run(run.pk)
 
 
+def test_redelivered_task_takes_over_its_run(smollm_model):
+    run = make_run(smollm_model)
+    claim_run(run.pk, task_id="task-1")
+
+    with pytest.raises(RunNotClaimable):
+        claim_run(run.pk, task_id="task-2")
+    with pytest.raises(RunNotClaimable):
+        claim_run(run.pk)
+    taken = claim_run(run.pk, task_id="task-1")
+
+    assert taken.status == RunStatus.RUNNING
+    assert taken.worker_task_id == "task-1"
+
+
 def test_prompt_limit_answers_first_prompts(smollm_model, smollm):
     run = make_run(smollm_model, prompt_limit=3)
 
