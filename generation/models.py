@@ -165,6 +165,11 @@ class GenerationRun(models.Model):
     worker_task_id = models.CharField(
         _("worker task id"), max_length=255, blank=True, help_text=_("Celery task that runs it, if any.")
     )
+    generated_seconds = models.FloatField(
+        _("generation time (seconds)"),
+        default=0.0,
+        help_text=_("Wall time spent answering prompts, summed over every attempt of the run; excludes model loading."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -6,10 +6,11 @@ second writer from storing a prompt twice.
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.backends import GenerationRequest, ModelConfig, load_backend
@@ -54,16 +55,22 @@ def missing_prompts(run: GenerationRun):
     return [prompt for prompt in run.prompts() if prompt.pk not in answered]
 
 
-def claim_run(run_id: int, task_id: str = "") -> GenerationRun:
+def claim_run(run_id: int, task_id: str = "", force: bool = False) -> GenerationRun:
     """Mark the run as running, unless another process runs it already.
 
     The conditional UPDATE lets exactly one of two concurrent callers win.
     A run left running by a worker that died (SIGKILL, out of memory) is
     claimable by the same Celery task when the broker redelivers it, because
-    the redelivered message carries the dead worker's task id.
+    the redelivered message carries the dead worker's task id. With `force`,
+    a running run is claimed whatever its task id. That is for runs whose
+    process died with no redelivery coming. While the other process still
+    runs, both then generate the same prompts, but the unique (run, prompt)
+    constraint keeps either from storing a prompt twice.
     """
     claimable = Q(status__in=[RunStatus.PENDING, RunStatus.FAILED, RunStatus.COMPLETED])
-    if task_id:
+    if force:
+        claimable |= Q(status=RunStatus.RUNNING)
+    elif task_id:
         claimable |= Q(status=RunStatus.RUNNING, worker_task_id=task_id)
     claimed = GenerationRun.objects.filter(claimable, pk=run_id).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), finished_at=None, error="", worker_task_id=task_id
@@ -74,17 +81,24 @@ def claim_run(run_id: int, task_id: str = "") -> GenerationRun:
 
 
 def execute_run(
-    run_id: int, on_progress: ProgressCallback | None = None, backend=None, task_id: str = ""
+    run_id: int,
+    on_progress: ProgressCallback | None = None,
+    backend=None,
+    task_id: str = "",
+    force: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> GenerationRun:
     """Answer every prompt of run `run_id` that has no response yet.
 
-    1. Claim the run with a conditional update.
+    1. Claim the run with a conditional update (see `claim_run` for `force`).
     2. Load the model once (unless a loaded `backend` is passed in).
     3. Answer the missing prompts in batches of `run.batch_size`, saving each
-       batch as soon as it is done, so a crash loses at most one batch.
+       batch as soon as it is done, so a crash loses at most one batch. Each
+       saved batch adds its wall time, measured with `clock` in seconds, to
+       `run.generated_seconds`.
     4. Mark the run completed, or failed with the error.
     """
-    run = claim_run(run_id, task_id)
+    run = claim_run(run_id, task_id, force=force)
     logger.info("Generation run %s started: model %s, prompt set %s", run.uuid, run.model.name, run.prompt_set.name)
     try:
         todo = missing_prompts(run)
@@ -97,7 +111,11 @@ def execute_run(
             backend = load_backend(model_config(run.model), batch_size=run.batch_size, data_dir=settings.DATA_DIR)
         for start in range(0, len(todo), run.batch_size):
             batch = todo[start : start + run.batch_size]
+            batch_started = clock()
             _answer_batch(run, backend, batch)
+            GenerationRun.objects.filter(pk=run.pk).update(
+                generated_seconds=F("generated_seconds") + (clock() - batch_started)
+            )
             done += len(batch)
             if on_progress:
                 on_progress(done, total)

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,6 +254,22 @@ def _cut_at_stop_strings(text: str, stop_strings: list[str]) -> str:
     return text[:cut]
 
 
+def _is_out_of_memory(exc: RuntimeError) -> bool:
+    """Return whether `exc` reports exhausted device memory.
+
+    torch raises `torch.cuda.OutOfMemoryError` for CUDA allocations, while
+    some other paths (cuBLAS workspaces, other device types) raise a plain
+    RuntimeError whose message contains "out of memory".
+    """
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc)
+
+
+def _split(items: list[int], size: int) -> list[list[int]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
 def _only_user_turn(messages: list[dict[str, str]], model_name: str) -> str:
     if len(messages) == 1 and messages[0].get("role") == "user":
         return messages[0]["content"]
@@ -279,6 +296,11 @@ class TransformersBackend(Backend):
     request, so results do not depend on batching, except that padded batches
     can change logits in the last bits and so, rarely, a greedy or sampled
     token where two candidates are nearly tied.
+
+    When a batch runs out of device memory, the backend frees the CUDA cache,
+    halves `batch_size` for this and every later call, and retries the failed
+    requests in smaller batches. A single request that runs out of
+    memory raises the error again.
     """
 
     def __init__(self, config: ModelConfig, *, batch_size: int = 8, data_dir: str | Path | None = None):
@@ -383,11 +405,54 @@ class TransformersBackend(Backend):
             prompt_ids.append(encoding["input_ids"])
 
         outputs: list[GenerationOutput | None] = [None] * len(requests)
-        for batch in self._plan_batches(requests, prompt_ids):
-            answers = self._generate_batch([requests[i] for i in batch], [prompt_ids[i] for i in batch])
+        queue = deque(self._plan_batches(requests, prompt_ids))
+        while queue:
+            batch = queue.popleft()
+            if len(batch) > self.batch_size:
+                # Planned before an out-of-memory error lowered the batch size.
+                queue.extendleft(reversed(_split(batch, self.batch_size)))
+                continue
+            try:
+                answers = self._generate_batch([requests[i] for i in batch], [prompt_ids[i] for i in batch])
+            except RuntimeError as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                if len(batch) == 1:
+                    raise type(exc)(
+                        f"Model {self.config.name!r} ran out of memory on a single request "
+                        f"({len(prompt_ids[batch[0]])} prompt tokens, max_new_tokens "
+                        f"{requests[batch[0]].max_new_tokens}), so a smaller batch cannot help; "
+                        f"lower max_new_tokens or use a device with more memory. Original error: {exc}"
+                    ) from exc
+                self._halve_batch_size(len(batch))
+                queue.appendleft(batch)
+                answers = None
+            if answers is None:
+                # Freed after the except block ends, because until then the
+                # exception's traceback keeps the failed batch's tensors alive.
+                self._free_device_cache()
+                continue
             for index, answer in zip(batch, answers, strict=True):
                 outputs[index] = answer
         return outputs
+
+    def _halve_batch_size(self, failed_size: int) -> None:
+        """Lower `batch_size` to half the batch that ran out of memory, for every later call too."""
+        old_size = self.batch_size
+        self.batch_size = max(1, min(old_size, failed_size) // 2)
+        logger.warning(
+            "Model %s ran out of memory on a batch of %s requests; batch size lowered from %s to %s",
+            self.config.name,
+            failed_size,
+            old_size,
+            self.batch_size,
+        )
+
+    def _free_device_cache(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _plan_batches(self, requests: list[GenerationRequest], prompt_ids: list[list[int]]) -> list[list[int]]:
         """Split request indices into batches with equal decoding settings and similar length."""

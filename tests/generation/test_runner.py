@@ -184,3 +184,83 @@ def test_base_model_rejects_follow_up_turns():
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
+
+
+def test_resume_answers_only_missing(smollm_model, smollm):
+    run = make_run(smollm_model)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        execute_run(run.pk, backend=CrashAfterFirstBatch(smollm))
+    first_batch = set(run.responses.values_list("pk", "text"))
+
+    call_command("generate", "--resume", str(run.uuid))
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.responses.count() == 4
+    assert first_batch <= set(run.responses.values_list("pk", "text"))
+    assert run.generated_seconds > 0
+
+
+def test_resume_rejects_running_run(smollm_model):
+    run = make_run(smollm_model)
+    claim_run(run.pk, task_id="live-task")
+
+    with pytest.raises(CommandError, match=r"is running .* pass --force"):
+        call_command("generate", "--resume", str(run.uuid))
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert run.worker_task_id == "live-task"
+    assert not run.responses.exists()
+
+
+def test_resume_force_takes_over_running_run(smollm_model):
+    run = make_run(smollm_model, prompt_limit=2)
+    claim_run(run.pk, task_id="dead-task")
+
+    call_command("generate", "--resume", str(run.uuid), "--force")
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert run.worker_task_id == ""
+    assert run.responses.count() == 2
+
+
+def test_resume_sets_batch_size(smollm_model):
+    run = make_run(smollm_model, prompt_limit=1)
+
+    call_command("generate", "--resume", str(run.uuid), "--batch-size", "1")
+
+    run.refresh_from_db()
+    assert run.batch_size == 1
+    assert run.status == RunStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--model", "Qorvath-Chat"], "cannot be combined with --model"),
+        (["--prompt-set", "any", "--max-new-tokens", "8"], "cannot be combined with --prompt-set, --max-new-tokens"),
+    ],
+)
+def test_resume_excludes_run_settings(smollm_model, arguments, message):
+    run = make_run(smollm_model)
+
+    with pytest.raises(CommandError, match=message):
+        call_command("generate", "--resume", str(run.uuid), *arguments)
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--resume", "not-a-uuid"], "not a valid UUID"),
+        (["--resume", "00000000-0000-0000-0000-000000000000"], "No generation run with UUID"),
+        (["--model", "Qorvath-Chat"], "--model and --prompt-set are required unless --resume is given"),
+        (["--model", "Qorvath-Chat", "--prompt-set", "any", "--force"], "--force applies only with --resume"),
+    ],
+)
+def test_generate_rejects_bad_resume_options(arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("generate", *arguments)

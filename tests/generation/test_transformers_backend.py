@@ -1,6 +1,7 @@
 """The transformers backend on the real packaged models, on CPU."""
 
 import pytest
+import torch
 from django.conf import settings
 
 from generation.backends import GenerationRequest, load_backend
@@ -95,3 +96,79 @@ def test_cut_answer_has_no_broken_character(smollm):
     outputs = smollm.generate(requests)
 
     assert [output.text for output in outputs if output.text.endswith("\ufffd")] == []
+
+
+OUT_OF_MEMORY_PROMPTS = [*PROMPTS, "Name three colours."]
+
+
+def fail_batches_above(backend, monkeypatch, max_size, error):
+    """Patch `backend` so that a batch of more than `max_size` requests raises `error`; return the batch sizes tried."""
+    generate_batch = backend._generate_batch
+    sizes = []
+
+    def generate_or_fail(requests, prompt_ids):
+        sizes.append(len(requests))
+        if len(requests) > max_size:
+            raise error
+        return generate_batch(requests, prompt_ids)
+
+    monkeypatch.setattr(backend, "_generate_batch", generate_or_fail)
+    return sizes
+
+
+def greedy_texts_unbatched(backend, requests):
+    return [backend.generate([request])[0].text for request in requests]
+
+
+@pytest.mark.parametrize(
+    ("max_size", "error", "expected_sizes"),
+    [
+        (1, torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), [4, 2, 1, 1, 1, 1]),
+        (2, RuntimeError("CUDA error: out of memory"), [4, 2, 2]),
+    ],
+)
+def test_out_of_memory_halves_batch_size(smollm, monkeypatch, caplog, max_size, error, expected_sizes):
+    requests = [GenerationRequest(prompt=p, max_new_tokens=6) for p in OUT_OF_MEMORY_PROMPTS]
+    expected = greedy_texts_unbatched(smollm, requests)
+    monkeypatch.setattr(smollm, "batch_size", 4)
+    sizes = fail_batches_above(smollm, monkeypatch, max_size, error)
+
+    outputs = smollm.generate(requests)
+
+    assert [output.text for output in outputs] == expected
+    assert all(output.token_count > 0 for output in outputs)
+    assert smollm.batch_size == max_size
+    assert sizes == expected_sizes
+    assert "batch size lowered from 4 to 2" in caplog.text
+
+
+def test_lowered_batch_size_holds_for_later_calls(smollm, monkeypatch):
+    requests = [GenerationRequest(prompt=p, max_new_tokens=4) for p in OUT_OF_MEMORY_PROMPTS]
+    monkeypatch.setattr(smollm, "batch_size", 4)
+    sizes = fail_batches_above(smollm, monkeypatch, 2, torch.cuda.OutOfMemoryError("out of memory"))
+    smollm.generate(requests)
+    sizes.clear()
+
+    smollm.generate(requests)
+
+    assert sizes == [2, 2]
+
+
+def test_out_of_memory_on_one_request_is_raised(smollm, monkeypatch):
+    monkeypatch.setattr(smollm, "batch_size", 2)
+    fail_batches_above(smollm, monkeypatch, 0, torch.cuda.OutOfMemoryError("CUDA out of memory."))
+    requests = [GenerationRequest(prompt=p, max_new_tokens=4) for p in PROMPTS[:2]]
+
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="ran out of memory on a single request"):
+        smollm.generate(requests)
+    assert smollm.batch_size == 1
+
+
+def test_other_runtime_error_is_not_retried(smollm, monkeypatch):
+    monkeypatch.setattr(smollm, "batch_size", 4)
+    sizes = fail_batches_above(smollm, monkeypatch, 0, RuntimeError("shape mismatch"))
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        smollm.generate([GenerationRequest(prompt=p, max_new_tokens=4) for p in PROMPTS])
+    assert sizes == [3]
+    assert smollm.batch_size == 4
