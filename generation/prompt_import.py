@@ -36,8 +36,8 @@ _ID_KEYS = ("id", "question_id")
 _REFERENCE_KEYS = ("reference_answer", "reference")
 
 
-class PromptImportError(Exception):
-    """A prompt file that cannot be imported; `errors` lists each problem."""
+class ImportFileError(Exception):
+    """A file that cannot be imported; `errors` lists each problem, the message shows the first 50."""
 
     def __init__(self, path, errors):
         self.path = path
@@ -45,6 +45,10 @@ class PromptImportError(Exception):
         shown = "\n".join(f"  {error}" for error in errors[:50])
         more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
         super().__init__(f"{path}: {len(errors)} error(s), nothing imported:\n{shown}{more}")
+
+
+class PromptImportError(ImportFileError):
+    """A prompt file that cannot be imported."""
 
 
 @dataclass

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from generation.lookup import NotFound, get_by_name
 from generation.models import FinishReason, GenerationRun, LanguageModel, Prompt, PromptSet, Response, RunStatus
-from generation.prompt_import import _check_storable, _jsonl_rows, _RowError
+from generation.prompt_import import ImportFileError, _check_storable, _jsonl_rows, _RowError
 
 DEFAULT_LABEL = "imported"
 
@@ -47,15 +47,8 @@ _GENERATOR_KEYS = ("model_id", "generator")
 _MAX_TOKEN_COUNT = 2**31 - 1
 
 
-class ResponseImportError(Exception):
-    """A response file that cannot be imported; `errors` lists each problem."""
-
-    def __init__(self, path, errors):
-        self.path = path
-        self.errors = errors
-        shown = "\n".join(f"  {error}" for error in errors[:50])
-        more = f"\n  ... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        super().__init__(f"{path}: {len(errors)} error(s), nothing imported:\n{shown}{more}")
+class ResponseImportError(ImportFileError):
+    """A response file that cannot be imported."""
 
 
 @dataclass
