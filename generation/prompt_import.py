@@ -119,25 +119,38 @@ def _jsonl_rows(content):
     return rows, errors
 
 
-def _csv_rows(content, delimiter):
+def read_csv_rows(content: str, delimiter: str, required_columns) -> tuple[list, list[str]]:
+    """Parse CSV text into (line number, row) pairs and a list of errors.
+
+    `required_columns` is a list of (description, names) pairs: the header
+    must contain one of `names` for each. Empty cells stay in the rows as "".
+    """
     # strict=True turns an unterminated quote into an error instead of one
     # cell that swallows the rest of the file.
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
     rows = []
     try:
         header = reader.fieldnames or []
-        if not any(key in header for key in _TEXT_KEYS):
-            return [], [f"line 1: header has no 'text' column (found: {', '.join(header) or 'nothing'})"]
+        found = ", ".join(header) or "nothing"
+        for description, names in required_columns:
+            if not any(name in header for name in names):
+                return [], [f"line 1: header has no {description} column ({', '.join(names)}); found: {found}"]
         duplicates = sorted({name for name in header if header.count(name) > 1})
         if duplicates:
             return [], [f"line 1: header repeats column {', '.join(map(repr, duplicates))}"]
         for row in reader:
             if None in row:
                 return rows, [f"line {reader.line_num}: more cells than header columns"]
-            rows.append((reader.line_num, {key: value for key, value in row.items() if value not in (None, "")}))
+            rows.append((reader.line_num, row))
     except csv.Error as exc:
         return rows, [f"line {reader.line_num}: invalid CSV ({exc}); check the quotes on this line"]
     return rows, []
+
+
+def _csv_rows(content, delimiter):
+    rows, errors = read_csv_rows(content, delimiter, [("'text'", _TEXT_KEYS)])
+    # An empty cell counts as an absent field.
+    return [(line, {key: value for key, value in row.items() if value != ""}) for line, row in rows], errors
 
 
 class _RowError(Exception):

@@ -21,8 +21,6 @@ holds one model's answers, so `model_id` (FastChat) and `generator`
 (AlpacaEval) must not change between rows. Other fields are ignored.
 """
 
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from django.utils import timezone
 
 from generation.lookup import NotFound, get_by_name
 from generation.models import FinishReason, GenerationRun, LanguageModel, Prompt, PromptSet, Response, RunStatus
-from generation.prompt_import import ImportFileError, _check_storable, _jsonl_rows, _RowError
+from generation.prompt_import import ImportFileError, _check_storable, _jsonl_rows, _RowError, read_csv_rows
 
 DEFAULT_LABEL = "imported"
 
@@ -141,30 +139,11 @@ def _json_array_rows(content):
 
 
 def _csv_rows(content, delimiter):
-    # strict=True turns an unterminated quote into an error instead of one
-    # cell that swallows the rest of the file.
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
-    rows = []
-    try:
-        header = reader.fieldnames or []
-        if not any(key in header for key in _ANSWER_KEYS):
-            expected = ", ".join(_ANSWER_KEYS)
-            return [], [f"line 1: header has no answer column ({expected}); found: {', '.join(header) or 'nothing'}"]
-        if not any(key in header for key in _ID_KEYS + _PROMPT_TEXT_KEYS):
-            expected = ", ".join(_ID_KEYS + _PROMPT_TEXT_KEYS)
-            return [], [f"line 1: header has no prompt column ({expected}); found: {', '.join(header)}"]
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            return [], [f"line 1: header repeats column {', '.join(map(repr, duplicates))}"]
-        for row in reader:
-            if None in row:
-                return rows, [f"line {reader.line_num}: more cells than header columns"]
-            # Empty cells stay in the row, so an empty answer cell is reported
-            # under its own column name. Optional columns treat "" as absent.
-            rows.append((f"line {reader.line_num}", {key: value for key, value in row.items() if value is not None}))
-    except csv.Error as exc:
-        return rows, [f"line {reader.line_num}: invalid CSV ({exc}); check the quotes on this line"]
-    return rows, []
+    columns = [("answer", _ANSWER_KEYS), ("prompt", _ID_KEYS + _PROMPT_TEXT_KEYS)]
+    rows, errors = read_csv_rows(content, delimiter, columns)
+    # Empty cells stay in the row, so an empty answer cell is reported under
+    # its own column name. Optional columns treat "" as absent.
+    return [(f"line {line}", row) for line, row in rows], errors
 
 
 class _PromptMatcher:

@@ -126,7 +126,7 @@ def execute_run(
             status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
         )
         if isinstance(exc, _CONFIGURATION_ERRORS):
-            # A wrong path or setting: the message says what to fix, a traceback would not help.
+            # A wrong path or setting: the message names what to fix, and a traceback would not help.
             logger.error("Generation run %s failed: %s: %s", run.uuid, type(exc).__name__, exc)
         else:
             logger.exception("Generation run %s failed", run.uuid)

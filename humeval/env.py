@@ -91,7 +91,7 @@ def read_secret_key(name: str, data_dir: Path, allow_generated: bool) -> str:
         stored = key_file.read_text(encoding="utf-8").strip()
         if len(stored) < MIN_SECRET_KEY_LENGTH:
             raise ImproperlyConfigured(
-                f"{key_file} holds fewer than {MIN_SECRET_KEY_LENGTH} characters; delete it and run "
+                f"{key_file} contains fewer than {MIN_SECRET_KEY_LENGTH} characters; delete it and run "
                 f"'make setup' to write a new one, or set {name}."
             )
         return stored

@@ -59,7 +59,7 @@ class Command(BaseCommand):
         if options["backend"] == Backend.TRANSFORMERS and looks_local:
             folder = Path(source).expanduser()
             if not folder.is_dir():
-                raise CommandError(f"--source {source!r} is not a folder; give the folder that holds the weights.")
+                raise CommandError(f"--source {source!r} is not a folder; give the folder that contains the weights.")
             if options["gguf_file"] and not (folder / options["gguf_file"]).is_file():
                 raise CommandError(f"--gguf-file {options['gguf_file']!r} is not in {folder}.")
             source = str(folder.resolve())
