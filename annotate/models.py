@@ -53,6 +53,43 @@ class Study(models.Model):
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="annotated_studies", blank=True, verbose_name=_("annotators")
     )
+    categories = models.JSONField(
+        _("prompt categories"),
+        default=list,
+        blank=True,
+        help_text=_("Judge only prompts of these categories. Empty: every prompt of the set."),
+    )
+    pairs_per_prompt = models.PositiveIntegerField(
+        _("model pairs per prompt"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Pairwise only. Empty: every pair of systems on every prompt. A number: that many pairs per "
+            "prompt, drawn so that every pair appears about equally often."
+        ),
+    )
+    gold_rate = models.FloatField(
+        _("gold item rate"),
+        default=0.1,
+        help_text=_("Share of tasks drawn from the gold items, from 0 to 1, while an annotator has gold left."),
+    )
+    qualification_min_accuracy = models.FloatField(
+        _("minimum gold accuracy"),
+        null=True,
+        blank=True,
+        help_text=_("Pause an annotator whose gold accuracy falls below this share (0 to 1). Empty: never."),
+    )
+    qualification_min_gold = models.PositiveIntegerField(
+        _("gold judgments before the rule applies"),
+        default=5,
+        help_text=_("The accuracy rule waits for this many gold judgments."),
+    )
+    signup_token = models.CharField(
+        _("sign-up token"),
+        max_length=64,
+        blank=True,
+        help_text=_("Secret part of the study's sign-up link. Empty: the link is off."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,6 +101,21 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=models.Q(lease_minutes__gte=1, lease_minutes__lte=MAX_LEASE_MINUTES),
                 name="study_lease_minutes_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gold_rate__gte=0, gold_rate__lte=1), name="study_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(qualification_min_accuracy__isnull=True)
+                | models.Q(qualification_min_accuracy__gte=0, qualification_min_accuracy__lte=1),
+                name="study_min_accuracy_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pairs_per_prompt__isnull=True) | models.Q(pairs_per_prompt__gte=1),
+                name="study_pairs_per_prompt_positive",
+            ),
+            models.UniqueConstraint(
+                fields=["signup_token"], condition=~models.Q(signup_token=""), name="study_unique_signup_token"
             ),
         ]
 
@@ -108,21 +160,47 @@ class Criterion(models.Model):
         return range(self.scale_min, self.scale_max + 1)
 
 
+class Outcome(models.TextChoices):
+    WIN = "win", _("one response better")
+    TIE = "tie", _("tie")
+    BOTH_BAD = "both_bad", _("both bad")
+    # Only on attention-check gold items: the manager's planted answer was
+    # chosen. It is not a response, so `winner` stays empty.
+    ATTENTION_TEXT = "attention", _("the attention-check answer")
+
+
 class Item(models.Model):
     """One unit to judge: a prompt with two responses (pairwise) or one (rating).
 
     `first_response` and `second_response` are in canonical order, which is
     not the order an annotator sees; each assignment stores its own order.
+
+    A gold item has a known right answer and sits outside the overlap count:
+    pairwise, `gold_outcome` (with `gold_winner` for a win); rating, the
+    accepted score range. An attention check is a gold item whose
+    `attention_text`, written by the manager, stands in for the second
+    response (pairwise; the real response is the right answer) or for the
+    only one (rating; `first_response` is then empty).
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="items")
-    first_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    first_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     second_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     # Random per item so that the pick order never follows the order items
     # were built in, which would follow model pairs.
     sort_key = models.FloatField(db_index=True)
+    is_gold = models.BooleanField(_("gold item"), default=False, db_index=True)
+    attention_text = models.TextField(
+        _("attention-check answer"), blank=True, help_text=_("An obviously bad answer written by the manager.")
+    )
+    gold_outcome = models.CharField(_("right outcome"), max_length=10, choices=Outcome.choices, blank=True)
+    gold_winner = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True, verbose_name=_("right winner")
+    )
+    gold_min_score = models.SmallIntegerField(_("lowest right score"), null=True, blank=True)
+    gold_max_score = models.SmallIntegerField(_("highest right score"), null=True, blank=True)
 
     class Meta:
         ordering = ["study", "sort_key"]
@@ -131,6 +209,11 @@ class Item(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["study", "first_response", "second_response"], name="item_unique_responses"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(first_response__isnull=False)
+                | (models.Q(is_gold=True) & ~models.Q(attention_text="")),
+                name="item_has_an_answer",
             ),
         ]
 
@@ -144,6 +227,14 @@ class Item(models.Model):
 class AssignmentStatus(models.TextChoices):
     LEASED = "leased", _("leased")
     SUBMITTED = "submitted", _("submitted")
+    SKIPPED = "skipped", _("skipped")
+
+
+class SkipReason(models.TextChoices):
+    CANNOT_JUDGE = "cannot_judge", _("I cannot judge this (language or expertise)")
+    BROKEN = "broken", _("The prompt or an answer is broken or empty")
+    UNCOMFORTABLE = "uncomfortable", _("I do not want to read this content")
+    OTHER = "other", _("Other reason")
 
 
 class Assignment(models.Model):
@@ -158,6 +249,8 @@ class Assignment(models.Model):
     status = models.CharField(max_length=20, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
+    skip_reason = models.CharField(_("skip reason"), max_length=20, choices=SkipReason.choices, blank=True)
+    skip_note = models.CharField(_("skip note"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["-leased_at"]
@@ -193,7 +286,13 @@ class Judgment(models.Model):
     is_surplus = models.BooleanField(
         _("surplus"), default=False, help_text=_("Submitted after the item already had enough judgments.")
     )
+    gold_correct = models.BooleanField(
+        _("right on a gold item"), null=True, blank=True, help_text=_("Empty for items that are not gold.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    revised_at = models.DateTimeField(
+        _("last changed"), null=True, blank=True, help_text=_("Set when the annotator went back and changed it.")
+    )
 
     class Meta:
         ordering = ["created_at"]
@@ -202,12 +301,6 @@ class Judgment(models.Model):
 
     def __str__(self):
         return str(self.uuid)
-
-
-class Outcome(models.TextChoices):
-    WIN = "win", _("one response better")
-    TIE = "tie", _("tie")
-    BOTH_BAD = "both_bad", _("both bad")
 
 
 class CriterionAnswer(models.Model):
@@ -231,7 +324,7 @@ class CriterionAnswer(models.Model):
             models.CheckConstraint(
                 condition=(
                     models.Q(outcome="win", winner__isnull=False, score__isnull=True)
-                    | models.Q(outcome__in=["tie", "both_bad"], winner__isnull=True, score__isnull=True)
+                    | models.Q(outcome__in=["tie", "both_bad", "attention"], winner__isnull=True, score__isnull=True)
                     | models.Q(outcome="", winner__isnull=True, score__isnull=False)
                 ),
                 name="answer_outcome_or_score",
@@ -240,3 +333,47 @@ class CriterionAnswer(models.Model):
 
     def __str__(self):
         return f"{self.judgment_id}/{self.criterion_id}"
+
+
+class AnnotatorStatus(models.Model):
+    """A manager's decisions about one annotator in one study.
+
+    Excluded judgments stay stored but leave the reports; a paused annotator
+    gets no new task. The qualification rule pauses automatically.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="annotator_statuses")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_statuses")
+    is_excluded = models.BooleanField(_("excluded from reports"), default=False)
+    is_paused = models.BooleanField(_("paused"), default=False, help_text=_("Gets no new task in this study."))
+    paused_reason = models.CharField(_("reason for the pause"), max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("annotator status")
+        verbose_name_plural = _("annotator statuses")
+        constraints = [
+            models.UniqueConstraint(fields=["study", "annotator"], name="annotator_status_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.study_id}/{self.annotator_id}"
+
+
+class ContentWarning(models.Model):
+    """A warning annotators read before an item whose prompt has this category."""
+
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="content_warnings")
+    category = models.CharField(_("category"), max_length=100)
+    text = models.TextField(_("warning"), help_text=_("Shown before such items; plain text."))
+
+    class Meta:
+        ordering = ["prompt_set", "category"]
+        verbose_name = _("content warning")
+        verbose_name_plural = _("content warnings")
+        constraints = [
+            models.UniqueConstraint(fields=["prompt_set", "category"], name="content_warning_unique_category"),
+        ]
+
+    def __str__(self):
+        return f"{self.prompt_set}: {self.category}"

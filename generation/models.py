@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from generation.validators import (
     validate_max_new_tokens,
+    validate_queue_name,
     validate_repetition_penalty,
     validate_temperature,
     validate_top_p,
@@ -61,6 +62,16 @@ class LanguageModel(models.Model):
         _("repetition penalty"), default=1.0, validators=[validate_repetition_penalty]
     )
     seed = models.IntegerField(_("seed"), default=0)
+    worker_queue = models.CharField(
+        _("worker queue"),
+        max_length=100,
+        blank=True,
+        validators=[validate_queue_name],
+        help_text=_(
+            "Celery queue whose workers can hold this model, for example gpu-80gb. "
+            "Empty: the default queue."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

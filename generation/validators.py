@@ -1,6 +1,7 @@
-"""Field validators for decoding settings."""
+"""Field validators for decoding and worker settings."""
 
 import math
+import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -24,3 +25,12 @@ def validate_repetition_penalty(value):
 def validate_max_new_tokens(value):
     if value < 1:
         raise ValidationError(_("Max new tokens must be at least 1."))
+
+
+def validate_queue_name(value):
+    # Celery and Redis accept almost any string, but a name with spaces or
+    # shell characters breaks the `celery worker -Q` command line that serves it.
+    if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}", value):
+        raise ValidationError(
+            _("A worker queue name uses letters, digits and . _ : - only, and starts with a letter or digit.")
+        )
