@@ -40,7 +40,6 @@ import re
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -187,10 +186,9 @@ def seed(annotators: int, items_wanted: int, preload: int, overlap: int) -> dict
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
-    from django.utils import timezone
 
     from annotate.items import open_study
-    from annotate.models import Assignment, AssignmentStatus, Criterion, CriterionAnswer, Item, Judgment, Study
+    from annotate.models import Criterion, Item, Judgment, Study
     from generation.models import GenerationRun, LanguageModel, Prompt, PromptSet, Response
 
     systems = 4  # 6 pairs per prompt
