@@ -5,7 +5,9 @@ the source come out as visible text. nh3 then cleans the result against a
 short allow-list as a second barrier: formatting tags only, no attribute
 that can run script or load anything, links to http, https and mailto only.
 Images are shown as their Markdown source, so no answer makes the
-annotator's browser contact another host. LaTeX stays as text, kept
+annotator's browser contact another host. Fenced code blocks that name a
+language Pygments has a lexer for are highlighted on the server, as spans whose only
+attribute is a Pygments token class. LaTeX stays as text, kept
 verbatim instead of being read as Markdown. Text nested deeper than the
 parser's limit is shown whole as preformatted plain text, because
 markdown-it drops every block below that limit.
@@ -15,17 +17,28 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_inline import StateInline
+from markdown_it.utils import OptionsDict
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
 
 _ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
     "strong", "em", "del", "s", "sub", "sup", "kbd", "code", "pre", "blockquote",
-    "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td",
+    "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span",
 }  # fmt: skip
+
+# The short class names Pygments' HTML formatter writes for token types,
+# such as "k" (keyword) and "s2" (double-quoted string).
+_CODE_TOKEN_CLASSES = {name for name in STANDARD_TYPES.values() if name}
 
 _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
     clean_content_tags={"script", "style"},
     attributes={"a": {"href"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}},
+    allowed_classes={"span": _CODE_TOKEN_CLASSES},
     # markdown-it writes table column alignment as an inline style.
     filter_style_properties={"text-align"},
     url_schemes={"http", "https", "mailto"},
@@ -44,6 +57,15 @@ _CLEANER = nh3.Cleaner(
 # to this depth: with markdown-it-py 4.3, 100 KB of "![" renders 1.8 times
 # slower at 40 than at 20.
 _MAX_NESTING = 20
+
+# nowrap: markdown-it wraps the spans in <pre><code> itself.
+_CODE_FORMATTER = HtmlFormatter(nowrap=True)
+# A text with more fenced code than this is rendered without highlighting,
+# which bounds the time one answer adds to a page view to about 0.1 s:
+# Pygments needs about 10 ms per 1,000 characters of Python, against well
+# under 1 ms unhighlighted (benchmarks/markdown_rendering.py, figures and
+# machine in docs/benchmarks.md).
+_MAX_HIGHLIGHTED_CHARACTERS = 10_000
 
 # Longest opener first, so "$$" is not read as an empty "$" span.
 _MATH_DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
@@ -99,9 +121,29 @@ def _find_closer(state: StateInline, closer: str, start: int) -> int:
         if searched_from <= start and (found == -1 or start <= found):
             return found
 
-    found = state.src.find(closer, start, state.posMax)
+    found = _scan(state.src, closer, start, state.posMax)
     memo[key] = (start, found)
     return found
+
+
+def _scan(src: str, closer: str, start: int, end: int) -> int:
+    """Search `src[start:end]` for `closer`: the only step whose cost grows with the text (tests count calls)."""
+    return src.find(closer, start, end)
+
+
+def _highlight_code(code: str, language: str, attributes: str) -> str:
+    """Return `code` as Pygments token spans, or "" to have markdown-it escape it unhighlighted.
+
+    Only a fence that names its language is highlighted, because guessing
+    the language of a short snippet is often wrong.
+    """
+    if not language:
+        return ""
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False)
+    except ClassNotFound:
+        return ""
+    return highlight(code, lexer, _CODE_FORMATTER)
 
 
 def _image_as_source(renderer, tokens, idx, options, env) -> str:
@@ -113,13 +155,15 @@ def _image_as_source(renderer, tokens, idx, options, env) -> str:
 def _build_parser() -> MarkdownIt:
     # breaks=True: models write poems and lists with single newlines and
     # expect them kept; plain CommonMark would join those lines.
-    parser = MarkdownIt("commonmark", {"html": False, "breaks": True, "maxNesting": _MAX_NESTING}).enable("table")
+    options = {"html": False, "breaks": True, "maxNesting": _MAX_NESTING, "highlight": _highlight_code}
+    parser = MarkdownIt("commonmark", options).enable("table")
     parser.inline.ruler.before("escape", "math_as_text", _math_as_text)
     parser.add_render_rule("image", _image_as_source)
     return parser
 
 
 _PARSER = _build_parser()
+_PLAIN_OPTIONS = OptionsDict({**_PARSER.options, "highlight": None})
 
 
 def sanitize_html(html: str) -> str:
@@ -140,7 +184,9 @@ def render_markdown(text) -> str:
     tokens = _PARSER.parse(text, env)
     if _exceeds_max_nesting(tokens):
         return sanitize_html(f"<pre>{escapeHtml(text)}</pre>")
-    return sanitize_html(_PARSER.renderer.render(tokens, _PARSER.options, env))
+    code_length = sum(len(token.content) for token in tokens if token.type == "fence")
+    options = _PARSER.options if code_length <= _MAX_HIGHLIGHTED_CHARACTERS else _PLAIN_OPTIONS
+    return sanitize_html(_PARSER.renderer.render(tokens, options, env))
 
 
 def _exceeds_max_nesting(tokens) -> bool:
