@@ -7,7 +7,7 @@ never a 403 that would confirm it exists.
 
 from django.shortcuts import get_object_or_404
 
-from annotate.models import Assignment, Study
+from annotate.models import Assignment, Judgment, Study, StudyStatus
 
 
 def get_study_for_annotator(user, study_uuid) -> Study:
@@ -21,3 +21,24 @@ def get_assignment_for_annotator(user, study: Study, assignment_uuid) -> Assignm
         "item__study", "item__prompt", "item__first_response", "item__second_response"
     ).filter(item__study=study, annotator=user)
     return get_object_or_404(assignments, uuid=assignment_uuid)
+
+
+def get_judgment_for_annotator(user, study: Study, judgment_uuid) -> Judgment:
+    """Return `user`'s judgment with `judgment_uuid` in `study`, else raise Http404."""
+    judgments = Judgment.objects.select_related(
+        "item__study",
+        "assignment__item__prompt",
+        "assignment__item__first_response",
+        "assignment__item__second_response",
+    ).filter(item__study=study, annotator=user)
+    return get_object_or_404(judgments, uuid=judgment_uuid)
+
+
+def get_study_for_signup(token: str) -> Study:
+    """Return the study whose sign-up link has `token`, else raise Http404.
+
+    A turned-off link (empty token) and a closed study both give 404, so
+    nobody joins a study that takes no more annotators.
+    """
+    studies = Study.objects.exclude(signup_token="").exclude(status=StudyStatus.CLOSED)
+    return get_object_or_404(studies, signup_token=token)

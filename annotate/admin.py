@@ -4,17 +4,22 @@ Items, assignments and judgments are view-only here: editing or deleting
 one would change what reports count without leaving a trace.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from annotate.admin_gold import GoldItemAdminMixin, GoldStudyAdminMixin
+from annotate.admin_study_design import StudyDesignAdminMixin
+from annotate.admin_study_tools import StudyToolsAdminMixin
 from annotate.errors import StudyNotReady
 from annotate.items import open_study
 from annotate.models import (
     Assignment,
     AssignmentStatus,
+    ContentWarning,
     Criterion,
     CriterionAnswer,
     Item,
@@ -67,13 +72,50 @@ class CriterionInline(admin.StackedInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "status", "prompt_set", "overlap", "item_count", "created_at"]
+class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixin, admin.ModelAdmin):
+    """Studies, with the progress page, the add-annotators page and the status actions.
+
+    Status changes, each by an action on the change list:
+    - draft -> open ("Open"): builds the items; saving the form with status
+      open does the same.
+    - open -> paused ("Pause"): no new task is handed out.
+    - open or paused -> closed ("Close"): no new task, and the study leaves
+      the annotators' lists and takes no sign-ups.
+    - paused or closed -> open ("Reopen"): tasks again, plus items for any
+      responses the systems gained.
+    Pausing and closing leave outstanding leases running: a judgment
+    submitted for one, even after it expired, is stored, as surplus when its
+    item already has its overlap. Actions refuse any other change and name
+    the study's status.
+
+    The sign-up token is set only by the "Turn on/off the sign-up link"
+    actions, so it stays out of the form; the change page shows the link.
+    """
+
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "prompt_set",
+        "overlap",
+        "item_count",
+        "created_at",
+        "progress_link",
+        "quality_links",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
     filter_horizontal = ["systems", "annotators"]
     inlines = [CriterionInline]
-    actions = ["open_selected"]
+    exclude = ["signup_token"]
+    actions = [
+        "open_selected",
+        "pause_selected",
+        "close_selected",
+        "reopen_selected",
+        "turn_on_signup_link",
+        "turn_off_signup_link",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("prompt_set").annotate(item_total=Count("items"))
@@ -84,10 +126,11 @@ class StudyAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Items are built from these; changing them afterwards would leave
-        # items that no longer match the study.
+        # items that no longer match the study. Systems stay editable: the
+        # form refuses removals, and added systems get their items on save.
         if _has_items(obj):
-            return ["kind", "prompt_set", "systems"]
-        return []
+            return ["kind", "prompt_set", "items_to_build"]
+        return ["items_to_build"]
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -125,9 +168,9 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Item)
-class ItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["uuid", "study", "prompt", "first_response", "second_response", "sort_key"]
-    list_filter = ["study"]
+class ItemAdmin(GoldItemAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["uuid", "study", "prompt", "first_response", "second_response", "is_gold", "gold_link"]
+    list_filter = ["study", "is_gold"]
     list_select_related = [
         "study",
         "prompt",
@@ -189,8 +232,48 @@ class CriterionAnswerInline(admin.TabularInline):
 
 @admin.register(Judgment)
 class JudgmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["uuid", "item", "annotator", "is_surplus", "time_on_task_seconds", "created_at"]
-    list_filter = ["is_surplus", "item__study"]
+    list_display = ["uuid", "item", "annotator", "is_surplus", "gold_correct", "time_on_task_seconds", "created_at"]
+    list_filter = ["is_surplus", "item__is_gold", "item__study"]
     list_select_related = ["item", "annotator"]
     search_fields = ["uuid", "annotator__username"]
     inlines = [CriterionAnswerInline]
+
+
+class ContentWarningForm(forms.ModelForm):
+    """A content warning whose category must be one that prompts of the chosen set carry."""
+
+    class Meta:
+        model = ContentWarning
+        fields = ["prompt_set", "category", "text"]
+
+    def clean(self):
+        cleaned = super().clean()
+        prompt_set, category = cleaned.get("prompt_set"), cleaned.get("category")
+        if prompt_set is None or not category:
+            return cleaned
+        categories = sorted(set(prompt_set.prompts.exclude(category="").values_list("category", flat=True).order_by()))
+        if category in categories:
+            return cleaned
+        if categories:
+            message = _(
+                "No prompt in “%(prompt_set)s” has the category “%(category)s”; "
+                "categories are matched exactly. Its categories are: %(categories)s."
+            ) % {"prompt_set": prompt_set.name, "category": category, "categories": ", ".join(categories)}
+        else:
+            message = _(
+                "No prompt in “%(prompt_set)s” has a category, so a warning would never be shown. "
+                "Import the prompts with a category column first."
+            ) % {"prompt_set": prompt_set.name}
+        self.add_error("category", message)
+        return cleaned
+
+
+@admin.register(ContentWarning)
+class ContentWarningAdmin(admin.ModelAdmin):
+    """Warnings that annotators read before an item whose prompt has the category; they may skip it."""
+
+    form = ContentWarningForm
+    list_display = ["prompt_set", "category", "text"]
+    list_filter = ["prompt_set"]
+    list_select_related = ["prompt_set"]
+    search_fields = ["category", "text"]

@@ -29,7 +29,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from annotate.errors import InvalidAnswer
+from annotate import gold
+from annotate.errors import AnnotatorPaused, InvalidAnswer
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -41,11 +42,13 @@ from annotate.models import (
     Study,
     StudyKind,
 )
+from annotate.screen_order import choose_first_on_left
 
 logger = logging.getLogger(__name__)
 
-# Draws the left/right order per assignment; it needs no seed because the
-# order is stored on the assignment and copied onto the judgment.
+# Draws the start of each item's left/right order (annotate.screen_order);
+# it needs no seed because the order is stored on the assignment and copied
+# onto the judgment.
 _order_rng = random.Random()
 
 # A reported time on task above this is treated as missing: a tab left open
@@ -79,17 +82,23 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
 
     1. An unexpired lease of theirs is returned unchanged, so reloading the
        next-task page never skips a task.
-    2. Otherwise the candidates are the items they have not submitted and
-       whose load is below the overlap. An item whose lease of theirs expired
-       is a candidate too, and comes first: they may still have its page open.
+    2. Otherwise the candidates are the items they have neither submitted
+       nor skipped and whose load is below the overlap. An item whose lease
+       of theirs expired is a candidate too, and comes first: they may still
+       have its page open.
     3. Among the rest, the highest load (closest to completion) comes first,
        then `sort_key`.
     4. The chosen item is locked and its load counted again before leasing.
        When a concurrent lease has filled it meanwhile, the item is passed
        over and its lock released.
+    5. With probability `study.gold_rate`, a gold item they have not been
+       given takes its place (annotate.gold.pick_gold_item). Gold items are
+       never candidates in steps 2 to 4.
 
-    Returns None when nothing is left for this annotator. The study's status
-    is not checked here; the views refuse new tasks in a study that is not open.
+    Returns None when nothing is left for this annotator. Raises
+    AnnotatorPaused when their work on the study is paused, even while they
+    hold a lease. The study's status is not checked here; the views refuse
+    new tasks in a study that is not open.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -98,6 +107,8 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
         # items. NO KEY UPDATE still lets other transactions insert rows that
         # reference the user, such as a judgment submitted meanwhile.
         get_user_model().objects.select_for_update(no_key=True).filter(pk=annotator.pk).first()
+        if gold.is_paused(study, annotator):
+            raise AnnotatorPaused(_("Your work on this study is paused. Please contact the study manager."))
         current = _current_lease(study, annotator, now)
         if current is not None:
             return current
@@ -133,6 +144,10 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
         # granted, so a lease committed in between is only seen now.
         if _item_load(item, annotator, now) >= study.overlap:
             raise _ItemFull(item.pk)
+        # Gold is drawn only once a regular item is found, so nobody gets
+        # gold items after their last regular task.
+        if gold.draw_gold(study):
+            item = gold.pick_gold_item(study, annotator) or item
         return _lease(item, annotator, study, now)
 
 
@@ -174,14 +189,19 @@ def _load_expression(annotator, now) -> Coalesce:
 
 
 def _pick_item(study, annotator, now, passed_over, skip_locked) -> Item | None:
-    submitted = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SUBMITTED)
-    # Any unsubmitted assignment of theirs left at this point has expired.
+    # A skipped item is never offered to the same annotator again.
+    finished = Assignment.objects.filter(
+        item=OuterRef("pk"),
+        annotator=annotator,
+        status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED],
+    )
+    # Any other assignment of theirs left at this point is an expired lease.
     own_expired = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
     candidates = (
-        Item.objects.filter(study=study)
+        Item.objects.filter(study=study, is_gold=False)
         .exclude(pk__in=passed_over)
         .annotate(load=_load_expression(annotator, now), own_expired=Exists(own_expired))
-        .filter(~Exists(submitted), load__lt=study.overlap)
+        .filter(~Exists(finished), load__lt=study.overlap)
         .order_by(F("own_expired").desc(), F("load").desc(), "sort_key", "pk")
     )
     # skip_locked: a concurrent picker moves on to the next item instead of
@@ -217,7 +237,7 @@ def _lease(item, annotator, study, now) -> Assignment:
     assignment = Assignment.objects.create(
         item=item,
         annotator=annotator,
-        first_on_left=_order_rng.random() < 0.5,
+        first_on_left=choose_first_on_left(item, now, _order_rng),
         leased_at=now,
         expires_at=expires_at,
     )
@@ -357,12 +377,17 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         first_on_left=assignment.first_on_left,
         rationale=rationale.strip(),
         time_on_task_seconds=seconds,
-        is_surplus=counted >= study.overlap,
+        # Gold items sit outside the overlap, so their judgments are never surplus.
+        is_surplus=not item.is_gold and counted >= study.overlap,
     )
-    screen_order = assignment.shown_responses()
+    screen_order = assignment.shown_answers()
     CriterionAnswer.objects.bulk_create(
         [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
     )
+    if item.is_gold:
+        judgment.gold_correct = gold.score_judgment(judgment)
+        judgment.save(update_fields=["gold_correct"])
+        gold.apply_qualification_rule(study, judgment.annotator_id)
     Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
     assignment.status = AssignmentStatus.SUBMITTED
 
@@ -379,10 +404,12 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
 def _criterion_answer(judgment, criterion, value, screen_order) -> CriterionAnswer:
     if isinstance(value, int):
         return CriterionAnswer(judgment=judgment, criterion=criterion, score=value)
-    if value == ScreenChoice.A:
-        return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[0])
-    if value == ScreenChoice.B:
-        return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=screen_order[1])
+    if value in (ScreenChoice.A, ScreenChoice.B):
+        chosen = screen_order[0 if value == ScreenChoice.A else 1]
+        if chosen.response is None:
+            # The annotator preferred an attention check's planted text.
+            return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.ATTENTION_TEXT)
+        return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=Outcome.WIN, winner=chosen.response)
     outcome = Outcome.TIE if value == ScreenChoice.TIE else Outcome.BOTH_BAD
     return CriterionAnswer(judgment=judgment, criterion=criterion, outcome=outcome)
 
@@ -390,15 +417,31 @@ def _criterion_answer(judgment, criterion, value, screen_order) -> CriterionAnsw
 def annotator_progress(study: Study, annotator) -> Progress:
     """Count the annotator's judgments in `study` and the items still open to them.
 
-    `left` counts items they have not judged that still want judgments; it
-    ignores leases others hold, so it can exceed what they will get.
+    `left` counts items they have neither judged nor skipped that still want
+    judgments; it ignores leases others hold, so it can exceed what they will get.
     """
     done = Judgment.objects.filter(item__study=study, annotator=annotator).count()
     judged_by_annotator = Judgment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    skipped_by_annotator = Assignment.objects.filter(
+        item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SKIPPED
+    )
     left = (
-        Item.objects.filter(study=study)
+        Item.objects.filter(study=study, is_gold=False)
         .annotate(judged=_judgment_count(OuterRef("pk")))
-        .filter(~Exists(judged_by_annotator), judged__lt=study.overlap)
+        .filter(~Exists(judged_by_annotator), ~Exists(skipped_by_annotator), judged__lt=study.overlap)
         .count()
     )
     return Progress(done=done, left=left)
+
+
+def items_left_in_study(study: Study) -> int:
+    """Count the study's items that still want judgments from anyone.
+
+    Gold items sit outside the overlap count, so they are left out.
+    """
+    return (
+        Item.objects.filter(study=study, is_gold=False)
+        .annotate(judged=_judgment_count(OuterRef("pk")))
+        .filter(judged__lt=study.overlap)
+        .count()
+    )

@@ -1,10 +1,11 @@
-"""The annotator's judgment form, built from a study's criteria."""
+"""The annotator's forms: the judgment form, built from a study's criteria, and the skip form."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from annotate.assignment import ScreenChoice, parse_time_on_task
-from annotate.models import Criterion, Study, StudyKind
+from annotate.models import Criterion, SkipReason, Study, StudyKind
+from annotate.skipping import SKIP_NOTE_MAX_LENGTH
 
 
 def criterion_field_name(criterion: Criterion) -> str:
@@ -59,3 +60,34 @@ class JudgmentForm(forms.Form):
     def answers(self) -> dict:
         """Return {criterion name: choice or score} from the cleaned data."""
         return {criterion.name: self.cleaned_data[criterion_field_name(criterion)] for criterion in self.criteria}
+
+
+def initial_judgment_data(criteria: list[Criterion], values: dict, rationale: str) -> dict:
+    """Return JudgmentForm initial data from {criterion name: screen choice or score} and a rationale."""
+    initial = {"rationale": rationale}
+    for criterion in criteria:
+        if criterion.name in values:
+            initial[criterion_field_name(criterion)] = values[criterion.name]
+    return initial
+
+
+class SkipForm(forms.Form):
+    """Why the annotator skips a task: one reason, and an optional note."""
+
+    reason = forms.ChoiceField(
+        label=_("Why do you skip this task?"),
+        choices=SkipReason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a reason for skipping this task.")},
+    )
+    note = forms.CharField(
+        label=_("Note (optional)"),
+        required=False,
+        max_length=SKIP_NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Anything the study manager should know, such as what is broken."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "skip")
+        super().__init__(*args, **kwargs)

@@ -1,6 +1,7 @@
 """Studies, criteria, items, assignments and judgments."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -160,6 +161,29 @@ class Criterion(models.Model):
         return range(self.scale_min, self.scale_max + 1)
 
 
+@dataclass(frozen=True)
+class ScreenAnswer:
+    """One answer as an annotator sees it: a model's response or an attention check's text.
+
+    Pages render only `text` and `follow_up_texts`, through the same
+    template markup either way, so an attention check looks like any other
+    answer. `response` is None for the attention-check text; the submit
+    path uses it to store the canonical outcome.
+    """
+
+    text: str
+    follow_up_texts: tuple[str, ...]
+    response: Response | None
+
+    def turn_text(self, turn_index: int) -> str:
+        """Return the answer to the prompt's turn `turn_index` (0 for the first), or "" when missing."""
+        if turn_index == 0:
+            return self.text
+        if turn_index - 1 < len(self.follow_up_texts):
+            return self.follow_up_texts[turn_index - 1]
+        return ""
+
+
 class Outcome(models.TextChoices):
     WIN = "win", _("one response better")
     TIE = "tie", _("tie")
@@ -223,6 +247,16 @@ class Item(models.Model):
     def responses(self) -> list[Response]:
         return [r for r in (self.first_response, self.second_response) if r is not None]
 
+    def canonical_answers(self) -> list[ScreenAnswer]:
+        """Return the answers to show in canonical order; an attention check's text comes last."""
+        answers = [
+            ScreenAnswer(text=response.text, follow_up_texts=tuple(response.follow_up_texts or ()), response=response)
+            for response in self.responses()
+        ]
+        if self.attention_text:
+            answers.append(ScreenAnswer(text=self.attention_text, follow_up_texts=(), response=None))
+        return answers
+
 
 class AssignmentStatus(models.TextChoices):
     LEASED = "leased", _("leased")
@@ -265,11 +299,18 @@ class Assignment(models.Model):
         return str(self.uuid)
 
     def shown_responses(self) -> list[Response]:
-        """Return the item's responses in screen order (A first)."""
+        """Return the item's model responses in screen order (A first), without any attention-check text."""
         responses = self.item.responses()
         if not self.first_on_left:
             responses.reverse()
         return responses
+
+    def shown_answers(self) -> list[ScreenAnswer]:
+        """Return every answer the page shows, in screen order (A first)."""
+        answers = self.item.canonical_answers()
+        if not self.first_on_left:
+            answers.reverse()
+        return answers
 
 
 class Judgment(models.Model):

@@ -61,10 +61,10 @@ _MAX_NESTING = 20
 # nowrap: markdown-it wraps the spans in <pre><code> itself.
 _CODE_FORMATTER = HtmlFormatter(nowrap=True)
 # A text with more fenced code than this is rendered without highlighting,
-# which bounds the time one answer adds to a page view to about 0.1 s:
-# Pygments needs about 10 ms per 1,000 characters of Python, against well
-# under 1 ms unhighlighted (benchmarks/markdown_rendering.py, figures and
-# machine in docs/benchmarks.md).
+# which bounds the time one answer adds to a page view. Pygments takes about
+# 3 ms of CPU per 1,000 characters of Python or C++, against 0.03 ms
+# unhighlighted (benchmarks/markdown_rendering.py; figures and machine in
+# docs/benchmarks.md), so this limit costs at most about 30 ms of CPU.
 _MAX_HIGHLIGHTED_CHARACTERS = 10_000
 
 # Longest opener first, so "$$" is not read as an empty "$" span.

@@ -1,5 +1,6 @@
 // Judgment form behaviour for templates/annotate/task.html: keyboard
-// shortcuts, the time-on-task field and a guard against double submits.
+// shortcuts (choices, submit, skip, instructions, last answer), the
+// time-on-task field and a guard against double submits.
 // Loaded as a file because the pages are meant to run under a strict CSP.
 (function () {
   "use strict";
@@ -11,6 +12,10 @@
   var startedAt = performance.now();
   var timeField = form.querySelector('input[name="time_on_task"]');
   var submitButton = form.querySelector('button[type="submit"]');
+  var skipPanel = document.getElementById("skip-task");
+  var skipForm = document.getElementById("skip-form");
+  var instructions = document.getElementById("instructions");
+  var lastAnswerLink = document.getElementById("last-answer-link");
 
   function firstUnansweredCriterion() {
     var fieldsets = form.querySelectorAll("fieldset.criterion");
@@ -45,13 +50,68 @@
     return element instanceof HTMLInputElement && element.type !== "radio" && element.type !== "checkbox";
   }
 
+  function openSkipPanel() {
+    skipPanel.open = true;
+    var reason = skipPanel.querySelector('input[type="radio"]:checked') || skipPanel.querySelector('input[type="radio"]');
+    if (reason) {
+      reason.focus();
+    }
+    skipPanel.scrollIntoView({ block: "nearest" });
+  }
+
+  // Inside the skip form the keys belong to it: arrow keys move between
+  // reasons, Ctrl+Enter skips and Esc closes the box.
+  function handleSkipPanelKey(event) {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault();
+      skipForm.requestSubmit();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      skipPanel.open = false;
+      skipPanel.querySelector("summary").focus();
+    }
+  }
+
+  function toggleInstructions() {
+    instructions.open = !instructions.open;
+    if (instructions.open) {
+      instructions.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  // Returns true when `key` was one of the letter shortcuts the page lists.
+  function handleLetterKey(key) {
+    var letter = key.toLowerCase();
+    if (letter === "s" && skipPanel && skipForm) {
+      openSkipPanel();
+      return true;
+    }
+    if (letter === "i" && instructions) {
+      toggleInstructions();
+      return true;
+    }
+    if (letter === "z" && lastAnswerLink) {
+      lastAnswerLink.click();
+      return true;
+    }
+    return false;
+  }
+
   document.addEventListener("keydown", function (event) {
+    if (skipForm && skipForm.contains(event.target)) {
+      handleSkipPanelKey(event);
+      return;
+    }
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
       event.preventDefault();
       form.requestSubmit();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || isTextEntry(event.target)) {
+      return;
+    }
+    if (event.key.length === 1 && handleLetterKey(event.key)) {
+      event.preventDefault();
       return;
     }
     if (!/^[0-9]$/.test(event.key)) {

@@ -120,7 +120,6 @@ def _study_form(prompt_set, runs, status, criteria=1):
         "lease_minutes": 30,
         "gold_rate": 0.1,
         "qualification_min_gold": 5,
-        "categories": "[]",
         "status": status,
         "criteria-TOTAL_FORMS": criteria,
         "criteria-INITIAL_FORMS": 0,

@@ -66,7 +66,8 @@ def test_home_lists_open_studies_with_progress(client_as, pairwise_study, annota
     assert pairwise_study.name in response.text
     assert draft.name not in response.text
     assert "0 done, 9 tasks left for you" in response.text
-    assert _next_url(pairwise_study) in response.text
+    # The study has instructions and the annotator has not begun, so Start leads to them first.
+    assert reverse("annotate:instructions", kwargs={"study_uuid": pairwise_study.uuid}) in response.text
 
 
 def test_home_hides_studies_of_others(client_as, pairwise_study, outsider):
@@ -111,11 +112,23 @@ def test_next_shows_done_page_when_nothing_left(client_as, pairwise_study, annot
     assert not Assignment.objects.filter(annotator=annotator).exists()
 
 
-def test_next_study_not_open_is_404(client_as, pairwise_study, annotator):
-    pairwise_study.status = StudyStatus.PAUSED
+@pytest.mark.parametrize(
+    ("status", "code", "heading"),
+    [
+        (StudyStatus.PAUSED, 200, "This study is paused"),
+        (StudyStatus.CLOSED, 404, "This study is closed"),
+        (StudyStatus.DRAFT, 404, "This study has not opened yet"),
+    ],
+)
+def test_next_study_not_open_shows_page(client_as, pairwise_study, annotator, status, code, heading):
+    pairwise_study.status = status
     pairwise_study.save()
 
-    assert client_as(annotator).get(_next_url(pairwise_study)).status_code == 404
+    response = client_as(annotator).get(_next_url(pairwise_study))
+
+    assert response.status_code == code
+    assert heading in response.text
+    assert not Assignment.objects.filter(annotator=annotator).exists()
 
 
 def test_next_outsider_is_404(client_as, pairwise_study, outsider):

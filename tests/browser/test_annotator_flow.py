@@ -81,8 +81,12 @@ def test_judge_then_report_and_csv(open_session, evaluation, live_server, altern
     pairwise_card = page.locator(".study-card").filter(has_text=pairwise.name)
     expect(pairwise_card).to_contain_text("0 done, 9 tasks left for you")
 
+    # Start leads to the study's instructions first, and their Start to the first task.
     with page.expect_navigation():
         pairwise_card.get_by_role("link", name="Start").click()
+    expect(page.locator(".instructions-text")).to_contain_text("Pick the more helpful answer.")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Start").click()
     expect(page.locator("h1")).to_have_text(pairwise.name)
     expect(page.locator(".answers-pair").first.locator(".answer")).to_have_count(2)
     expect(page.locator(".task-progress")).to_contain_text("0 of 9 done")
@@ -123,6 +127,8 @@ def test_judge_then_report_and_csv(open_session, evaluation, live_server, altern
         page.get_by_role("link", name="My studies").click()
     with page.expect_navigation():
         page.locator(".study-card").filter(has_text=rating.name).get_by_role("link", name="Start").click()
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Start").click()
     expect(page.locator("h1")).to_have_text(rating.name)
     rating_assignment = pages.assignment_uuid(page)
     (rated_tag,) = pages.answer_tags(page)

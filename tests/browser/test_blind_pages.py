@@ -68,6 +68,9 @@ def test_annotator_pages_blind(open_session, evaluation, live_server):
     # off, so the server re-renders the form), then every task.
     with page.expect_navigation():
         page.locator(".study-card").filter(has_text=evaluation.pairwise.name).get_by_role("link").click()
+    audit.check("pairwise instructions")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Start").click()
     first_task_url = page.url
     audit.check("pairwise first task")
     page.eval_on_selector("#judgment-form", "form => { form.noValidate = true; }")
@@ -76,6 +79,12 @@ def test_annotator_pages_blind(open_session, evaluation, live_server):
     audit.check("pairwise task re-rendered with errors")
     pairwise_tasks = _judge_every_task(page, audit, evaluation.pairwise, ["1", "3"])
     assert pairwise_tasks == 9
+
+    # The last judgment, opened again to be changed.
+    with page.expect_navigation():
+        page.get_by_role("link", name="Change my last answer").click()
+    expect(page.get_by_role("button", name="Save my changed answer")).to_be_visible()
+    audit.check("pairwise last answer reopened")
 
     # A task already submitted redirects with a message.
     page.goto(first_task_url)
@@ -87,10 +96,13 @@ def test_annotator_pages_blind(open_session, evaluation, live_server):
     audit.check("studies list after pairwise")
     with page.expect_navigation():
         page.locator(".study-card").filter(has_text=evaluation.rating.name).get_by_role("link").click()
+    audit.check("rating instructions")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Start").click()
     rating_tasks = _judge_every_task(page, audit, evaluation.rating, ["4", "2"])
     assert rating_tasks == 6
 
-    assert len(audit.visited) == 8 + pairwise_tasks + rating_tasks
+    assert len(audit.visited) == 11 + pairwise_tasks + rating_tasks
     assert audit.leaks == []
     assert session.requests, "no request was recorded"
     request_leaks = [
