@@ -52,19 +52,23 @@ class AgreementResult:
 
 
 def criterion_agreement(
-    criterion: Criterion, *, include_surplus: bool = False, level: str | None = None
+    criterion: Criterion, *, include_surplus: bool = False, include_excluded: bool = False, level: str | None = None
 ) -> AgreementResult:
     """Compute agreement on one criterion at `level`, by default the one the study kind needs."""
     chosen_level = _level(criterion.study, level)
-    answers = counted_answers(include_surplus=include_surplus, criterion=criterion)
+    answers = counted_answers(include_surplus=include_surplus, include_excluded=include_excluded, criterion=criterion)
     counts = _value_counts_by_criterion(answers, criterion.study.kind)
     return _agreement(criterion, counts.get(criterion.pk, {}), chosen_level)
 
 
-def study_agreement(study: Study, *, include_surplus: bool = False, level: str | None = None) -> list[AgreementResult]:
+def study_agreement(
+    study: Study, *, include_surplus: bool = False, include_excluded: bool = False, level: str | None = None
+) -> list[AgreementResult]:
     """Compute agreement on every criterion of a study, in criterion order, from one query."""
     chosen_level = _level(study, level)
-    answers = counted_answers(include_surplus=include_surplus, criterion__study=study)
+    answers = counted_answers(
+        include_surplus=include_surplus, include_excluded=include_excluded, criterion__study=study
+    )
     counts = _value_counts_by_criterion(answers, study.kind)
     return [
         _agreement(criterion, counts.get(criterion.pk, {}), chosen_level)

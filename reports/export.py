@@ -2,9 +2,15 @@
 
 The file has one row per judgment and criterion, so a judgment's rationale,
 time on task and flags repeat on each of its criterion rows. Surplus
-judgments are included and flagged in `is_surplus`. Pairwise rows name the
-systems shown as A and B, the item's systems in canonical order, the
-outcome and the winning system. Rating rows name the system and its score.
+judgments are included and flagged in `is_surplus`, and judgments of
+annotators a manager excluded from the reports in `annotator_excluded`, so
+the file holds all the data and an analyst filters as the report does.
+Judgments on gold items are not in this file but in their own
+(reports.gold_export), because their rows compare against a right answer,
+may show text that no system wrote, and would skew per-system figures.
+Pairwise rows name the systems shown as A and B, the item's systems in
+canonical order, the outcome and the winning system. Rating rows name the
+system and its score.
 
 Format:
 - UTF-8 with a byte order mark, so Excel opens Chinese and other non-ASCII
@@ -35,6 +41,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from annotate.models import CriterionAnswer, Study, StudyKind
+from reports.answers import excluded_annotator
 from reports.summary import judgment_totals
 from reports.systems import System, load_systems
 
@@ -78,6 +85,7 @@ _TRAILING_COLUMNS = (
     Column("rationale", "The annotator's optional rationale for the whole judgment."),
     Column("time_on_task_seconds", "Seconds the annotator spent on the task; empty when not measured."),
     Column("is_surplus", "true when the judgment arrived after its item had enough judgments."),
+    Column("annotator_excluded", "true when a manager excluded the annotator's judgments from the reports."),
     Column("created_at", "Time the judgment was stored, ISO 8601 in UTC."),
 )
 
@@ -90,6 +98,10 @@ def columns(kind: str) -> tuple[Column, ...]:
 
 def csv_filename(study: Study) -> str:
     return f"{slugify(study.name) or study.uuid}-judgments.csv"
+
+
+def gold_csv_filename(study: Study) -> str:
+    return f"{slugify(study.name) or study.uuid}-gold-judgments.csv"
 
 
 def neutralise(cell):
@@ -136,11 +148,13 @@ def stream_judgments_csv(study: Study) -> Iterator[str]:
 def _export_rows(study: Study):
     username_field = get_user_model().USERNAME_FIELD
     return (
-        CriterionAnswer.objects.filter(criterion__study=study)
+        CriterionAnswer.objects.filter(criterion__study=study, judgment__item__is_gold=False)
+        .annotate(annotator_excluded=excluded_annotator("judgment__"))
         .order_by("judgment__created_at", "judgment_id", "criterion__position", "criterion_id")
         .values(
             "outcome",
             "score",
+            "annotator_excluded",
             item_uuid=F("judgment__item__uuid"),
             prompt_external_id=F("judgment__item__prompt__external_id"),
             prompt_category=F("judgment__item__prompt__category"),
@@ -188,6 +202,7 @@ def _trailing_cells(values: dict) -> list:
         values["rationale"],
         values["time_on_task_seconds"],
         "true" if values["is_surplus"] else "false",
+        "true" if values["annotator_excluded"] else "false",
         values["created_at"].astimezone(UTC).isoformat(),
     ]
 
@@ -202,13 +217,17 @@ def judgments_metadata(study: Study) -> dict:
     The counts are taken when this function runs; judgments stored between
     the two downloads make them differ from the CSV.
     """
-    totals = judgment_totals(study)
+    totals = judgment_totals(study, include_excluded=True)
     return {
         "file": csv_filename(study),
+        "gold_judgments_file": gold_csv_filename(study),
         "format": {
             "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
             "dialect": "RFC 4180, comma separated, CRLF line ends",
-            "rows": "one per judgment and criterion; surplus judgments included and flagged",
+            "rows": (
+                "one per judgment and criterion; surplus judgments and those of excluded annotators "
+                "included and flagged; gold item judgments in the separate gold file"
+            ),
             "formula_cells": ("text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe"),
         },
         "study": {
@@ -222,9 +241,10 @@ def judgments_metadata(study: Study) -> dict:
         "systems": sorted(system.name for system in load_systems(study).values()),
         "criteria": [_criterion_metadata(study, criterion) for criterion in study.criteria.order_by("position", "pk")],
         "counts": {
-            "rows": CriterionAnswer.objects.filter(criterion__study=study).count(),
+            "rows": CriterionAnswer.objects.filter(criterion__study=study, judgment__item__is_gold=False).count(),
             "judgments": totals.judgments,
             "surplus_judgments": totals.surplus,
+            "excluded_judgments": totals.excluded,
             "annotators": totals.annotators,
             "items": totals.items,
             "judged_items": totals.judged_items,

@@ -149,18 +149,24 @@ class PairwiseSummary:
         return [MatrixRow(row, [by_pair.get((row, column)) for column in order]) for row in order]
 
 
-def pairwise_summary(criterion: Criterion, *, include_surplus: bool = False) -> PairwiseSummary:
+def pairwise_summary(
+    criterion: Criterion, *, include_surplus: bool = False, include_excluded: bool = False
+) -> PairwiseSummary:
     """Count outcomes per pair of systems and per system for one criterion."""
     study = criterion.study
     require_kind(study, StudyKind.PAIRWISE)
-    answers = counted_answers(include_surplus=include_surplus, criterion=criterion)
+    answers = counted_answers(include_surplus=include_surplus, include_excluded=include_excluded, criterion=criterion)
     return _summarise(criterion, _grouped_rows(answers), load_systems(study), include_surplus)
 
 
-def study_pairwise_summaries(study: Study, *, include_surplus: bool = False) -> list[PairwiseSummary]:
+def study_pairwise_summaries(
+    study: Study, *, include_surplus: bool = False, include_excluded: bool = False
+) -> list[PairwiseSummary]:
     """Count outcomes for every criterion of a pairwise study, in criterion order."""
     require_kind(study, StudyKind.PAIRWISE)
-    answers = counted_answers(include_surplus=include_surplus, criterion__study=study)
+    answers = counted_answers(
+        include_surplus=include_surplus, include_excluded=include_excluded, criterion__study=study
+    )
     rows_by_criterion = {}
     for row in _grouped_rows(answers):
         rows_by_criterion.setdefault(row["criterion_id"], []).append(row)

@@ -35,7 +35,9 @@ class CriterionRatings:
         return sum(rating.count for rating in self.systems)
 
 
-def study_ratings(study: Study, *, include_surplus: bool = False) -> list[CriterionRatings]:
+def study_ratings(
+    study: Study, *, include_surplus: bool = False, include_excluded: bool = False
+) -> list[CriterionRatings]:
     """Compute mean, count and standard deviation of scores per system and criterion.
 
     1. Count and sum scores and their squares per criterion and run in one query.
@@ -43,7 +45,9 @@ def study_ratings(study: Study, *, include_surplus: bool = False) -> list[Criter
     3. Sort each criterion's rows by mean, best first; systems without scores go last.
     """
     require_kind(study, StudyKind.RATING)
-    answers = counted_answers(include_surplus=include_surplus, criterion__study=study, score__isnull=False)
+    answers = counted_answers(
+        include_surplus=include_surplus, include_excluded=include_excluded, criterion__study=study, score__isnull=False
+    )
     # Integer sums instead of Avg and StdDev: Django's SQLite STDDEV_SAMP
     # raises below two values where PostgreSQL returns NULL. The cast keeps
     # PostgreSQL from squaring in smallint, which overflows above 181.

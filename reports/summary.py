@@ -1,24 +1,37 @@
 """Everything the live report page of one study shows, gathered in a few queries."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
 
 from annotate.models import Criterion, Item, Judgment, Study, StudyKind
+from annotate.quality import AnnotatorQuality, annotator_quality
 from reports.agreement import AgreementResult, study_agreement
+from reports.answers import excluded_annotator
 from reports.pairwise import PairwiseSummary, study_pairwise_summaries
+from reports.ranking import Ranking, study_rankings
 from reports.ratings import CriterionRatings, study_ratings
 
 
 @dataclass
 class JudgmentTotals:
-    """Counts over all judgments of a study, surplus ones included."""
+    """Counts over a study's judgments on regular items, surplus ones included.
+
+    Judgments of excluded annotators are left out of `judgments`,
+    `surplus`, `annotators` and `judged_items` unless the totals were built
+    with `include_excluded`; `excluded` counts them either way. `gold` and
+    `gold_items` count the gold items and their judgments, which no other
+    figure includes.
+    """
 
     judgments: int
     surplus: int
     annotators: int
     judged_items: int
     items: int
+    excluded: int = 0
+    gold: int = 0
+    gold_items: int = 0
 
     @property
     def counted(self) -> int:
@@ -28,12 +41,13 @@ class JudgmentTotals:
 
 @dataclass
 class CriterionSection:
-    """One criterion's results and agreement. Either `pairwise` or `ratings` is set, never both."""
+    """One criterion's results and agreement. Either `pairwise` and `ranking`, or `ratings`, are set."""
 
     criterion: Criterion
     agreement: AgreementResult
     pairwise: PairwiseSummary | None = None
     ratings: CriterionRatings | None = None
+    ranking: Ranking | None = None
 
 
 @dataclass
@@ -42,32 +56,59 @@ class StudyReport:
     include_surplus: bool
     totals: JudgmentTotals
     sections: list[CriterionSection]
+    include_excluded: bool = False
+    annotators: list[AnnotatorQuality] = field(default_factory=list)
 
 
-def judgment_totals(study: Study) -> JudgmentTotals:
+def judgment_totals(study: Study, *, include_excluded: bool = False) -> JudgmentTotals:
     """Count the study's judgments, surplus judgments, annotators and items in two queries."""
-    counts = Judgment.objects.filter(item__study=study).aggregate(
-        judgments=Count("pk"),
-        surplus=Count("pk", filter=Q(is_surplus=True)),
-        annotators=Count("annotator", distinct=True),
-        judged_items=Count("item", distinct=True),
+    counted = Q(item__is_gold=False) if include_excluded else Q(item__is_gold=False, by_excluded=False)
+    counts = (
+        Judgment.objects.filter(item__study=study)
+        .annotate(by_excluded=excluded_annotator())
+        .aggregate(
+            judgments=Count("pk", filter=counted),
+            surplus=Count("pk", filter=counted & Q(is_surplus=True)),
+            annotators=Count("annotator", distinct=True, filter=counted),
+            judged_items=Count("item", distinct=True, filter=counted),
+            excluded=Count("pk", filter=Q(item__is_gold=False, by_excluded=True)),
+            gold=Count("pk", filter=Q(item__is_gold=True)),
+        )
     )
-    return JudgmentTotals(**counts, items=Item.objects.filter(study=study).count())
+    items = Item.objects.filter(study=study).aggregate(
+        items=Count("pk", filter=Q(is_gold=False)), gold_items=Count("pk", filter=Q(is_gold=True))
+    )
+    return JudgmentTotals(**counts, **items)
 
 
-def build_study_report(study: Study, *, include_surplus: bool = False) -> StudyReport:
-    """Gather totals, per-criterion results and agreement for one study."""
-    agreement = study_agreement(study, include_surplus=include_surplus)
+def build_study_report(
+    study: Study, *, include_surplus: bool = False, include_excluded: bool = False, anchor_run_id: int | None = None
+) -> StudyReport:
+    """Gather totals, per-criterion results, agreement and annotator quality for one study.
+
+    `anchor_run_id` names the system that pairwise ratings rate 1000;
+    without it, 1000 is the geometric mean strength.
+    """
+    counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
+    agreement = study_agreement(study, **counted)
     if study.kind == StudyKind.PAIRWISE:
-        summaries = study_pairwise_summaries(study, include_surplus=include_surplus)
+        summaries = study_pairwise_summaries(study, **counted)
+        rankings = study_rankings(study, **counted, anchor_run_id=anchor_run_id)
         sections = [
-            CriterionSection(summary.criterion, criterion_agreement, pairwise=summary)
-            for summary, criterion_agreement in zip(summaries, agreement, strict=True)
+            CriterionSection(summary.criterion, criterion_agreement, pairwise=summary, ranking=ranking)
+            for summary, criterion_agreement, ranking in zip(summaries, agreement, rankings, strict=True)
         ]
     else:
-        summaries = study_ratings(study, include_surplus=include_surplus)
+        summaries = study_ratings(study, **counted)
         sections = [
             CriterionSection(summary.criterion, criterion_agreement, ratings=summary)
             for summary, criterion_agreement in zip(summaries, agreement, strict=True)
         ]
-    return StudyReport(study, include_surplus, judgment_totals(study), sections)
+    return StudyReport(
+        study,
+        include_surplus,
+        judgment_totals(study, include_excluded=include_excluded),
+        sections,
+        include_excluded=include_excluded,
+        annotators=annotator_quality(study),
+    )

@@ -12,4 +12,13 @@ urlpatterns = [
         views.judgments_csv_metadata,
         name="judgments_csv_metadata",
     ),
+    path("studies/<uuid:study_uuid>/gold-judgments.csv", views.gold_judgments_csv, name="gold_judgments_csv"),
+    path("studies/<uuid:study_uuid>/rankings.csv", views.rankings_csv, name="rankings_csv"),
+    path("studies/<uuid:study_uuid>/rankings.csv.meta.json", views.rankings_csv_metadata, name="rankings_csv_metadata"),
+    path("studies/<uuid:study_uuid>/rankings.json", views.rankings_json, name="rankings_json"),
+    path(
+        "studies/<uuid:study_uuid>/gold-judgments.csv.meta.json",
+        views.gold_judgments_csv_metadata,
+        name="gold_judgments_csv_metadata",
+    ),
 ]

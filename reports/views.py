@@ -1,26 +1,34 @@
 """Staff pages of the live reports and the CSV export of judgments."""
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count, Q
-from django.http import JsonResponse, StreamingHttpResponse
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from annotate.models import Study
-from reports import export
+from annotate.models import Study, StudyKind
+from reports import export, gold_export, ranking, ranking_export
+from reports.answers import counted_judgments
 from reports.summary import build_study_report
 
 
 @require_safe
 @staff_member_required
 def index(request):
+    judgments = counted_judgments(include_surplus=True, item__study=OuterRef("pk"))
     studies = Study.objects.select_related("prompt_set").annotate(
-        item_count=Count("items", distinct=True),
-        judgment_count=Count("items__judgments"),
-        surplus_count=Count("items__judgments", filter=Q(items__judgments__is_surplus=True)),
+        item_count=Count("items", filter=Q(items__is_gold=False)),
+        judgment_count=_count_per_study(judgments),
+        surplus_count=_count_per_study(judgments.filter(is_surplus=True)),
     )
     return render(request, "reports/index.html", {"studies": studies})
+
+
+def _count_per_study(judgments) -> Coalesce:
+    counts = judgments.values("item__study").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 @require_safe
@@ -28,8 +36,38 @@ def index(request):
 def study_report(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid)
     include_surplus = request.GET.get("surplus") == "include"
-    report = build_study_report(study, include_surplus=include_surplus)
-    return render(request, "reports/study.html", {"study": study, "report": report})
+    include_excluded = request.GET.get("excluded") == "include"
+    anchor_run_id, anchor_error = None, ""
+    if study.kind == StudyKind.PAIRWISE:
+        anchor_run_id, anchor_error = ranking.resolve_anchor(study, request.GET.get("anchor", ""))
+    report = build_study_report(
+        study, include_surplus=include_surplus, include_excluded=include_excluded, anchor_run_id=anchor_run_id
+    )
+    # The ranking downloads take the page's options, less an anchor that names no system.
+    export_query = request.GET.copy()
+    if anchor_run_id is None:
+        export_query.pop("anchor", None)
+    context = {
+        "study": study,
+        "report": report,
+        "surplus_toggle_url": _toggled(request, "surplus", not include_surplus),
+        "excluded_toggle_url": _toggled(request, "excluded", not include_excluded),
+        "anchor_choices": ranking.anchor_choices(study) if study.kind == StudyKind.PAIRWISE else [],
+        "anchor": export_query.get("anchor", ""),
+        "anchor_error": anchor_error,
+        "ranking_export_query": export_query.urlencode(),
+    }
+    return render(request, "reports/study.html", context)
+
+
+def _toggled(request, name: str, include: bool) -> str:
+    """Return the page's query string with option `name` set to include or left out, keeping the others."""
+    query = request.GET.copy()
+    if include:
+        query[name] = "include"
+    else:
+        query.pop(name, None)
+    return f"?{query.urlencode()}"
 
 
 @require_safe
@@ -52,3 +90,87 @@ def judgments_csv_metadata(request, study_uuid):
         as_attachment=True, filename=f"{export.csv_filename(study)}.meta.json"
     )
     return response
+
+
+@require_safe
+@staff_member_required
+def gold_judgments_csv(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid)
+    response = StreamingHttpResponse(
+        gold_export.stream_gold_judgments_csv(study), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=export.gold_csv_filename(study)
+    )
+    return response
+
+
+@require_safe
+@staff_member_required
+def gold_judgments_csv_metadata(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid)
+    response = JsonResponse(
+        gold_export.gold_judgments_metadata(study), json_dumps_params={"ensure_ascii": False, "indent": 2}
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"{export.gold_csv_filename(study)}.meta.json"
+    )
+    return response
+
+
+@require_safe
+@staff_member_required
+def rankings_csv(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    options, error = _export_options(request, study)
+    if error:
+        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
+    rankings = ranking_export.english_rankings(study, **options)
+    response = HttpResponse(ranking_export.rankings_csv(rankings), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=ranking_export.rankings_filename(study, "csv")
+    )
+    return response
+
+
+@require_safe
+@staff_member_required
+def rankings_csv_metadata(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    options, error = _export_options(request, study)
+    if error:
+        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
+    rankings = ranking_export.english_rankings(study, **options)
+    metadata = ranking_export.rankings_metadata(study, rankings)
+    response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"{ranking_export.rankings_filename(study, 'csv')}.meta.json"
+    )
+    return response
+
+
+@require_safe
+@staff_member_required
+def rankings_json(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    options, error = _export_options(request, study)
+    if error:
+        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
+    rankings = ranking_export.english_rankings(study, **options)
+    data = ranking_export.rankings_json(study, rankings)
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=ranking_export.rankings_filename(study, "json")
+    )
+    return response
+
+
+def _export_options(request, study) -> tuple[dict, str]:
+    """Read the report page's options for an export: ranking options, or an error naming a bad anchor."""
+    anchor_run_id, anchor_error = ranking.resolve_anchor(study, request.GET.get("anchor", ""))
+    options = {
+        "include_surplus": request.GET.get("surplus") == "include",
+        "include_excluded": request.GET.get("excluded") == "include",
+        "anchor_run_id": anchor_run_id,
+    }
+    return options, anchor_error

@@ -31,6 +31,7 @@ PAIRWISE_HEADER = [
     "rationale",
     "time_on_task_seconds",
     "is_surplus",
+    "annotator_excluded",
     "created_at",
 ]
 
@@ -224,6 +225,7 @@ def test_csv_rating_rows(client, staff, rating_export):
         "rationale",
         "time_on_task_seconds",
         "is_surplus",
+        "annotator_excluded",
         "created_at",
     ]
     assert len(rows) == 2
@@ -274,6 +276,7 @@ def test_metadata_download(client, staff, export_study):
         "rows": 4,
         "judgments": 2,
         "surplus_judgments": 1,
+        "excluded_judgments": 0,
         "annotators": 2,
         "items": 2,
         "judged_items": 2,

@@ -1,0 +1,26 @@
+"""The ranking benchmark still runs, in its short --smoke mode."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_report_scale_smoke():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/report_scale.py", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank, 50 rounds (s)" in result.stdout
+    assert "study_rankings, 50 rounds, all in (s)" in result.stdout
+    assert "unidentified rounds" in result.stdout
