@@ -50,6 +50,26 @@ def flag_counts(run: GenerationRun) -> dict[Flag, int]:
     }
 
 
+def flags_by_response(responses) -> dict[int, list[Flag]]:
+    """Map the primary key of each response in the queryset `responses` to its flags, in `Flag` order.
+
+    Meant for one page of responses: it reads their texts and those of every
+    other run's response to the same prompts.
+    """
+    rows = list(responses.order_by().values_list("pk", "finish_reason"))
+    flags = {pk: [] for pk, _finish_reason in rows}
+    empty = _empty_ids(responses)
+    identical = _identical_ids(responses)
+    for pk, finish_reason in rows:
+        if pk in empty:
+            flags[pk].append(Flag.EMPTY)
+        if finish_reason == FinishReason.LENGTH:
+            flags[pk].append(Flag.CUT_OFF)
+        if pk in identical:
+            flags[pk].append(Flag.IDENTICAL)
+    return flags
+
+
 def _turns(text: str, follow_up_texts: list[str]) -> list[str]:
     return [answer.strip() for answer in [text, *follow_up_texts]]
 

@@ -278,17 +278,56 @@ def import_prompt_file(path, prompt_set_name, *, default_language="", first_turn
 
     with transaction.atomic():
         prompt_set = PromptSet.objects.create(name=prompt_set_name, description=description, source=str(path))
-        Prompt.objects.bulk_create(
-            Prompt(
-                prompt_set=prompt_set,
-                position=position,
-                external_id=parsed.external_id,
-                category=parsed.category,
-                language=parsed.language,
-                text=parsed.text,
-                follow_up_turns=parsed.follow_up_turns,
-                reference_answer=parsed.reference_answer,
-            )
-            for position, parsed in enumerate(prompts)
-        )
+        Prompt.objects.bulk_create(_new_prompt(prompt_set, position, parsed) for position, parsed in enumerate(prompts))
     return prompt_set
+
+
+def add_prompt_file(path, prompt_set: PromptSet, *, default_language="", first_turn_only=False) -> int:
+    """Add the prompts of a file to the end of an existing prompt set; return how many were added.
+
+    Raises PromptImportError, with nothing written, when the file is invalid,
+    when one of its ids is already used in the set, or when the set has
+    generation runs: their answers and any study built on them would then
+    cover only part of the set.
+    """
+    prompts = read_prompt_file(path, default_language=default_language, first_turn_only=first_turn_only)
+
+    with transaction.atomic():
+        # The row lock keeps two concurrent imports into one set from taking the same positions.
+        prompt_set = PromptSet.objects.select_for_update().get(pk=prompt_set.pk)
+        if prompt_set.runs.exists():
+            raise PromptImportError(
+                path,
+                [
+                    f"prompt set {prompt_set.name!r} has generation runs, so adding prompts would leave their "
+                    "answers incomplete; import the file into a new prompt set"
+                ],
+            )
+        used_ids = set(prompt_set.prompts.exclude(external_id="").values_list("external_id", flat=True))
+        errors = [
+            f"line {parsed.line}: field 'id' {parsed.external_id!r} is already used in prompt set {prompt_set.name!r}"
+            for parsed in prompts
+            if parsed.external_id in used_ids
+        ]
+        if errors:
+            raise PromptImportError(path, errors)
+
+        last = prompt_set.prompts.order_by("-position").values_list("position", flat=True).first()
+        start = 0 if last is None else last + 1
+        Prompt.objects.bulk_create(
+            _new_prompt(prompt_set, start + offset, parsed) for offset, parsed in enumerate(prompts)
+        )
+    return len(prompts)
+
+
+def _new_prompt(prompt_set: PromptSet, position: int, parsed: ParsedPrompt) -> Prompt:
+    return Prompt(
+        prompt_set=prompt_set,
+        position=position,
+        external_id=parsed.external_id,
+        category=parsed.category,
+        language=parsed.language,
+        text=parsed.text,
+        follow_up_turns=parsed.follow_up_turns,
+        reference_answer=parsed.reference_answer,
+    )

@@ -1,0 +1,168 @@
+"""Shared parts of the REST API: error body, pagination, permissions and fields.
+
+Every error response has one shape, whatever raised it:
+
+    {
+      "detail": "temperature: Temperature must be a finite number of 0 or more; 0 means greedy decoding.",
+      "errors": [
+        {"field": "temperature", "message": "Temperature must be ...", "code": "invalid"}
+      ]
+    }
+
+`detail` is one sentence to show a person. `errors` lists every problem:
+`field` is the request field at fault (a dotted path with [index] for nested
+values, such as `stop_strings[1]`), or null when the error concerns the whole
+request. Errors in an uploaded file also carry `line` (or `index` for an
+element of a JSON array) when the problem is on one line.
+"""
+
+import re
+import uuid
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+# Prefix of an import error that sits on one line or JSON array element, as
+# generation.prompt_import and generation.response_import write them.
+_LOCATION = re.compile(r"^(line|index) (\d+):")
+
+
+class Pagination(PageNumberPagination):
+    """Pages of 50 items; the `page_size` query parameter sets another size, up to 500."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CanManageGeneration(BasePermission):
+    """Allow only site admins (Django staff) to manage models, prompt sets and generation runs."""
+
+    message = _("Only site admins may manage models, prompt sets and generation runs.")
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class Conflict(exceptions.APIException):
+    """The request is valid but clashes with the object's current state, such as starting a running run."""
+
+    status_code = 409
+    default_detail = _("The request conflicts with the current state of the object.")
+    default_code = "conflict"
+
+
+class InvalidUpload(exceptions.APIException):
+    """An uploaded file failed validation; `messages` lists each problem, most starting with its line."""
+
+    status_code = 400
+    default_code = "invalid_file"
+
+    def __init__(self, file_name: str, messages: list[str], field: str = "file"):
+        self.file_name = file_name
+        self.messages = [str(message) for message in messages]
+        self.field = field
+        count = len(self.messages)
+        detail = ngettext(
+            "%(file)s: %(count)d error, nothing imported.",
+            "%(file)s: %(count)d errors, nothing imported.",
+            count,
+        ) % {"file": file_name, "count": count}
+        super().__init__(detail=detail)
+
+
+class UUIDRelatedField(serializers.SlugRelatedField):
+    """Refer to a related object by its public UUID; a malformed UUID is a field error, not a server error."""
+
+    default_error_messages = {
+        "does_not_exist": _("No object with UUID {value}."),
+        "invalid": _("Must be a UUID, such as 0b5c5b8e-1f0e-4d43-9a3e-2f3c1c9d2a10."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="uuid", **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            value = uuid.UUID(str(data))
+        except ValueError:
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+def exception_handler(exc, context):
+    """Build DRF's error response, then rewrite its body into the `detail` plus `errors` shape."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, InvalidUpload):
+        errors = [_upload_error(exc.field, message) for message in exc.messages]
+        response.data = {"detail": str(exc.detail), "errors": errors}
+    elif isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail, path="")
+        response.data = {"detail": _summary(errors), "errors": errors}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"detail": str(detail), "errors": [{"field": None, "message": str(detail), "code": code}]}
+    return response
+
+
+def _flatten(detail, path: str) -> list[dict]:
+    """Turn DRF's nested validation detail into a flat list of {field, message, code}."""
+    if isinstance(detail, dict):
+        errors = []
+        for key, value in detail.items():
+            errors.extend(_flatten(value, _join(path, key)))
+        return errors
+    if isinstance(detail, list):
+        errors = []
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                # A list of nested objects or lists: each element has its own index.
+                errors.extend(_flatten(value, f"{path}[{index}]"))
+            else:
+                errors.append(_error(path, value))
+        return errors
+    return [_error(path, detail)]
+
+
+def _join(path: str, key) -> str:
+    if key == api_settings.NON_FIELD_ERRORS_KEY:
+        return path
+    if isinstance(key, int):
+        # ListField and DictField report element errors under integer keys.
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _error(path: str, message) -> dict:
+    return {"field": path or None, "message": str(message), "code": getattr(message, "code", "invalid")}
+
+
+def _upload_error(field: str, message: str) -> dict:
+    error = {"field": field, "message": message, "code": "invalid_file"}
+    match = _LOCATION.match(message)
+    if match:
+        error[match.group(1)] = int(match.group(2))
+    return error
+
+
+def _summary(errors: list[dict]) -> str:
+    """Return the first error as "field: message", noting how many more there are."""
+    if not errors:
+        return str(_("Invalid input."))
+    first = errors[0]
+    text = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    more = len(errors) - 1
+    if more:
+        text = ngettext("%(first)s (and %(count)d more error)", "%(first)s (and %(count)d more errors)", more) % {
+            "first": text,
+            "count": more,
+        }
+    return text
