@@ -11,7 +11,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 
 from generation.models import GenerationRun
 from generation.runner import RunNotClaimable, execute_run
@@ -37,9 +37,10 @@ def start_run(run: GenerationRun, force: bool = False) -> None:
         transaction.on_commit(lambda: generate_run.apply_async((run.pk,), {"force": force}, queue=queue_name(run)))
 
 
-def _start_thread(run_id: int, force: bool) -> None:
+def _start_thread(run_id: int, force: bool) -> threading.Thread:
     thread = threading.Thread(target=_run_in_thread, args=(run_id, force), name=f"generation-run-{run_id}", daemon=True)
     thread.start()
+    return thread
 
 
 def _run_in_thread(run_id: int, force: bool) -> None:
@@ -51,4 +52,6 @@ def _run_in_thread(run_id: int, force: bool) -> None:
         # execute_run has stored the error on the run and logged it.
         pass
     finally:
-        close_old_connections()
+        # The thread ends here, so its database connection must close now.
+        # close_old_connections would keep it open for CONN_MAX_AGE seconds.
+        connections.close_all()

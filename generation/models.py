@@ -1,7 +1,9 @@
 """Models under study, prompt sets, generation runs and their responses."""
 
 import uuid
+from pathlib import PurePath
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -67,10 +69,7 @@ class LanguageModel(models.Model):
         max_length=100,
         blank=True,
         validators=[validate_queue_name],
-        help_text=_(
-            "Celery queue whose workers can hold this model, for example gpu-80gb. "
-            "Empty: the default queue."
-        ),
+        help_text=_("Celery queue whose workers can hold this model, for example gpu-80gb. Empty: the default queue."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -81,6 +80,22 @@ class LanguageModel(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        """Reject settings that cannot load or prompt the model, as `add_model` does."""
+        errors = {}
+        if self.prompt_template and "{prompt}" not in self.prompt_template:
+            errors["prompt_template"] = _("The prompt template must contain {prompt}, where the prompt text goes.")
+        elif self.prompt_template and self.use_chat_template:
+            errors["use_chat_template"] = _(
+                "A model uses either its chat template or a prompt template. Untick this box or clear the prompt template."
+            )
+        if self.gguf_file and PurePath(self.gguf_file).name != self.gguf_file:
+            errors["gguf_file"] = _("Give the file name inside the source folder, not a path.")
+        if self.backend == Backend.OPENAI and not self.base_url:
+            errors["base_url"] = _("The openai backend needs the server's API root, such as http://localhost:8000/v1.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class PromptSet(models.Model):

@@ -8,7 +8,6 @@ backend's own tests use.
 """
 
 import json
-import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,6 +15,7 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from generation import dispatch
 from generation.models import (
     Backend,
     FinishReason,
@@ -60,9 +60,27 @@ def served_model(server, name="Vextrel-Served", **fields):
     )
 
 
-def wait_for_run_thread(run, timeout=20):
-    """Join the background thread that eager mode starts for `run`; fail if none was started."""
-    threads = [thread for thread in threading.enumerate() if thread.name == f"generation-run-{run.pk}"]
+@pytest.fixture(autouse=True)
+def run_threads(monkeypatch):
+    """Record every background thread that eager mode starts, so a test can join it.
+
+    Looking threads up by name afterwards misses one that already finished.
+    """
+    started = []
+    real_start_thread = dispatch._start_thread
+
+    def recording_start_thread(run_id, force):
+        thread = real_start_thread(run_id, force)
+        started.append((run_id, thread))
+        return thread
+
+    monkeypatch.setattr(dispatch, "_start_thread", recording_start_thread)
+    return started
+
+
+def wait_for_run_thread(run_threads, run, timeout=20):
+    """Join the background thread that eager mode started for `run`; fail if none was started."""
+    threads = [thread for run_id, thread in run_threads if run_id == run.pk]
     assert threads, f"no background thread was started for run {run.uuid}"
     for thread in threads:
         thread.join(timeout)
@@ -579,7 +597,7 @@ def test_prompt_import_rejects_set_with_runs(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_create_queues_and_completes(client, server):
+def test_run_create_queues_and_completes(client, server, run_threads):
     """A run created through the API is started on commit and answers every prompt in the background thread."""
     prompt_set = make_prompt_set(name="three")
     model = served_model(server, temperature=0.3, max_new_tokens=32, seed=5)
@@ -599,7 +617,7 @@ def test_run_create_queues_and_completes(client, server):
     # Defaults come from the model; the override wins.
     assert (run.temperature, run.seed, run.max_new_tokens) == (0.3, 5, 16)
 
-    wait_for_run_thread(run)
+    wait_for_run_thread(run_threads, run)
 
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED, run.error
@@ -697,7 +715,7 @@ def test_run_create_queues_one_start(client, server, django_capture_on_commit_ca
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_start_resumes_failed_run(client, server):
+def test_run_start_resumes_failed_run(client, server, run_threads):
     prompt_set = make_prompt_set(name="three")
     run = GenerationRun.objects.create(
         model=served_model(server), prompt_set=prompt_set, status=RunStatus.FAILED, error="RuntimeError: earlier"
@@ -708,7 +726,7 @@ def test_run_start_resumes_failed_run(client, server):
     response = client.post(f"/api/v1/runs/{run.uuid}/start/", {}, format="json")
 
     assert response.status_code == 202, response.json()
-    wait_for_run_thread(run)
+    wait_for_run_thread(run_threads, run)
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert run.error == ""
@@ -734,14 +752,14 @@ def test_run_start_refuses_running_run_without_force(client, server, django_capt
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_start_force_takes_over_running_run(client, server):
+def test_run_start_force_takes_over_running_run(client, server, run_threads):
     run = GenerationRun.objects.create(model=served_model(server), prompt_set=make_prompt_set(name="three"))
     claim_run(run.pk, task_id="dead-task")
 
     response = client.post(f"/api/v1/runs/{run.uuid}/start/", {"force": True}, format="json")
 
     assert response.status_code == 202, response.json()
-    wait_for_run_thread(run)
+    wait_for_run_thread(run_threads, run)
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
     assert run.worker_task_id == ""

@@ -115,8 +115,10 @@ def worker_environment(broker_url: str, database_url: str, visibility_timeout: i
     return environment
 
 
-def worker_command(queue_name: str, name: str) -> list[str]:
+def worker_command(queue_name: str | None, name: str) -> list[str]:
+    """Return the command of a worker that consumes `queue_name`, or Celery's default queue when it is None."""
     celery = Path(sys.executable).with_name("celery")
+    queues = ["-Q", queue_name] if queue_name is not None else []
     return [
         str(celery),
         "-A",
@@ -124,8 +126,7 @@ def worker_command(queue_name: str, name: str) -> list[str]:
         "worker",
         "--pool=solo",
         "--concurrency=1",
-        "-Q",
-        queue_name,
+        *queues,
         "--hostname",
         name,
         # Mingle and gossip talk to other workers, and there are none here.
@@ -146,14 +147,15 @@ def start_worker(transactional_db, redis_broker, queue_name, tmp_path):
     database_url = worker_database_url()
     workers = []
 
-    def start(visibility_timeout: int | None = None) -> Worker:
+    def start(visibility_timeout: int | None = None, queue: str | None = queue_name) -> Worker:
+        """Start a worker on `queue` (the test's own queue unless given; None: Celery's default queue)."""
         index = len(workers) + 1
         name = f"{queue_name}-{index}@{os.uname().nodename}"
         log_path = tmp_path / f"worker-{index}.log"
 
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                worker_command(queue_name, name),
+                worker_command(queue, name),
                 cwd=settings.BASE_DIR,
                 env=worker_environment(redis_broker, database_url, visibility_timeout),
                 stdin=subprocess.DEVNULL,

@@ -43,6 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--max-new-tokens", type=int, default=256)
         parser.add_argument("--repetition-penalty", type=float, default=1.0)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--worker-queue",
+            default="",
+            help="Celery queue whose workers can hold this model, such as gpu-80gb. Start those workers with "
+            "'celery -A humeval worker -Q QUEUE'. Default: the default queue.",
+        )
 
     def handle(self, *args, **options):
         template = _unescape(options["prompt_template"])
@@ -79,6 +85,7 @@ class Command(BaseCommand):
             "max_new_tokens": options["max_new_tokens"],
             "repetition_penalty": options["repetition_penalty"],
             "seed": options["seed"],
+            "worker_queue": options["worker_queue"],
         }
         model = LanguageModel.objects.filter(name=options["name"]).first() or LanguageModel(name=options["name"])
         for key, value in fields.items():

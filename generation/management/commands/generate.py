@@ -2,24 +2,17 @@ import time
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from generation.dispatch import queue_name
 from generation.lookup import NotFound, get_by_name
 from generation.models import GenerationRun, LanguageModel, PromptSet, RunStatus
 from generation.progress import format_duration, run_progress
+from generation.run_start import begin_attempt
 from generation.runner import RunNotClaimable, execute_run
-from generation.tasks import generate_run
-from generation.validators import (
-    validate_max_new_tokens,
-    validate_repetition_penalty,
-    validate_temperature,
-    validate_top_p,
-)
-
-DEFAULT_BATCH_SIZE = 8
+from generation.runs import DEFAULT_BATCH_SIZE, RunSettingError, RunSettingsConflict, get_or_create_run
 
 # Options that describe a new run; a resumed run keeps the settings it was created with.
 RUN_SETTING_OPTIONS = ("model", "prompt_set", "label", "max_new_tokens", "temperature", "top_p", "seed", "limit")
@@ -32,7 +25,7 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 class Command(BaseCommand):
     help = (
         "Answer a prompt set with a model. Runs in this process when Celery is in eager mode, "
-        "otherwise queues the run for a worker. A rerun answers only the prompts still missing. "
+        "otherwise sends the run to its model's worker queue. A rerun answers only the prompts still missing. "
         "--resume RUN restarts one existing run by its UUID."
     )
 
@@ -79,8 +72,9 @@ class Command(BaseCommand):
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self._execute_here(run, force=options["force"])
         else:
-            generate_run.delay(run.pk, force=options["force"])
-            self.stdout.write(f"Queued generation run {run.uuid}.")
+            begin_attempt(run, force=options["force"])
+            queue = f"queue {queue_name(run)}" if queue_name(run) else "the default queue"
+            self.stdout.write(f"Queued generation run {run.uuid} on {queue}.")
             if options["wait"]:
                 self._follow(run)
 
@@ -134,31 +128,27 @@ class Command(BaseCommand):
         return run
 
     def _get_or_create_run(self, model, prompt_set, options):
-        decoding = {
-            "temperature": _pick(options["temperature"], model.temperature),
-            "top_p": _pick(options["top_p"], model.top_p),
-            "max_new_tokens": _pick(options["max_new_tokens"], model.max_new_tokens),
-            "repetition_penalty": model.repetition_penalty,
-            "seed": _pick(options["seed"], model.seed),
+        overrides = {
+            "temperature": options["temperature"],
+            "top_p": options["top_p"],
+            "max_new_tokens": options["max_new_tokens"],
+            "seed": options["seed"],
         }
-        _validate_decoding(decoding)
-        run, created = GenerationRun.objects.get_or_create(
-            model=model,
-            prompt_set=prompt_set,
-            label=options["label"],
-            defaults={
-                **decoding,
-                "batch_size": _pick(options["batch_size"], DEFAULT_BATCH_SIZE),
-                "prompt_limit": options["limit"],
-            },
-        )
+        try:
+            run, created = get_or_create_run(
+                model,
+                prompt_set,
+                label=options["label"],
+                overrides=overrides,
+                batch_size=options["batch_size"],
+                prompt_limit=options["limit"],
+            )
+        except RunSettingError as exc:
+            option = "--model" if exc.field == "model" else f"--{exc.field.replace('_', '-')}"
+            raise CommandError(f"{option} {exc.value}: {exc.message}") from exc
+        except RunSettingsConflict as exc:
+            raise CommandError(f"{exc} Pass it with --label.") from exc
         if not created:
-            changed = [key for key, value in decoding.items() if getattr(run, key) != value]
-            if changed:
-                raise CommandError(
-                    f"Run {run.system_name!r} exists with other decoding settings ({', '.join(changed)}); "
-                    "give a new --label for a new variant."
-                )
             self.stdout.write(f"Resuming generation run {run.uuid} ({run.responses.count()} responses so far).")
         return run
 
@@ -213,21 +203,3 @@ def _speed_and_time_left(run):
     speed = "- tokens/s" if rate is None else f"{rate:.1f} tokens/s"
     left = "- left" if seconds_left is None else f"{format_duration(seconds_left)} left"
     return f"{speed}, {left}"
-
-
-def _validate_decoding(decoding):
-    validators = {
-        "temperature": validate_temperature,
-        "top_p": validate_top_p,
-        "max_new_tokens": validate_max_new_tokens,
-        "repetition_penalty": validate_repetition_penalty,
-    }
-    for key, validate in validators.items():
-        try:
-            validate(decoding[key])
-        except ValidationError as exc:
-            raise CommandError(f"--{key.replace('_', '-')} {decoding[key]}: {' '.join(exc.messages)}") from exc
-
-
-def _pick(value, default):
-    return default if value is None else value
