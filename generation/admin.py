@@ -16,7 +16,16 @@ from django.utils.translation import ngettext
 
 from generation.flags import Flag, flag_counts, flagged
 from generation.forms import GenerationRunAddForm, PromptImportForm, ResponseImportForm
-from generation.models import GenerationRun, LanguageModel, Prompt, PromptSet, Response, RunStatus
+from generation.models import (
+    BenchmarkResult,
+    BenchmarkRun,
+    GenerationRun,
+    LanguageModel,
+    Prompt,
+    PromptSet,
+    Response,
+    RunStatus,
+)
 from generation.progress import format_duration, run_progress, with_progress
 from generation.prompt_import import PromptImportError
 from generation.response_import import ResponseImportError
@@ -447,3 +456,51 @@ class ResponseAdmin(admin.ModelAdmin):
     @admin.display(description=_("latency (seconds)"), ordering="latency_seconds")
     def latency(self, response):
         return f"{response.latency_seconds:.2f}"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Admin that lists and shows rows but never adds, edits or deletes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BenchmarkResult)
+class BenchmarkResultAdmin(ReadOnlyAdmin):
+    """Automatic benchmark scores; `run_benchmarks` and `import_lm_eval` write them."""
+
+    list_display = ["model", "task", "shots", "metric", "filter", "value_display", "stderr_display", "sample_count"]
+    list_filter = ["model", "task", "shots", "source", "metric"]
+    list_select_related = ["model"]
+    search_fields = ["task", "metric", "model__name"]
+
+    @admin.display(description=_("value"), ordering="value")
+    def value_display(self, result):
+        return f"{result.value:.4f}"
+
+    @admin.display(description=_("standard error"), ordering="stderr")
+    def stderr_display(self, result):
+        return "-" if result.stderr is None else f"{result.stderr:.4f}"
+
+
+@admin.register(BenchmarkRun)
+class BenchmarkRunAdmin(ReadOnlyAdmin):
+    """Benchmark runs and their progress; `manage.py run_benchmarks` starts them."""
+
+    list_display = ["model", "task_list", "status", "progress", "current_task", "created_at", "finished_at"]
+    list_filter = ["status", "model"]
+    list_select_related = ["model"]
+
+    @admin.display(description=_("tasks"))
+    def task_list(self, run):
+        return ", ".join(run.tasks)
+
+    @admin.display(description=_("tasks done"))
+    def progress(self, run):
+        return f"{run.tasks_done}/{len(run.tasks)}"

@@ -88,7 +88,8 @@ class LanguageModel(models.Model):
             errors["prompt_template"] = _("The prompt template must contain {prompt}, where the prompt text goes.")
         elif self.prompt_template and self.use_chat_template:
             errors["use_chat_template"] = _(
-                "A model uses either its chat template or a prompt template. Untick this box or clear the prompt template."
+                "A model uses either its chat template or a prompt template. "
+                "Untick this box or clear the prompt template."
             )
         if self.gguf_file and PurePath(self.gguf_file).name != self.gguf_file:
             errors["gguf_file"] = _("Give the file name inside the source folder, not a path.")
@@ -255,3 +256,122 @@ class Response(models.Model):
 
     def __str__(self):
         return f"{self.run} / {self.prompt}"
+
+
+class BenchmarkSource(models.TextChoices):
+    RUN = "run", _("run here")
+    IMPORTED = "imported", _("imported")
+
+
+class BenchmarkRun(models.Model):
+    """One `run_benchmarks` call: a model, the lm-evaluation-harness tasks to run and their settings.
+
+    A Celery task (`generation.tasks.run_benchmarks`) or, in eager mode, the
+    command itself executes it. `tasks_done` and `current_task` show its
+    progress one task at a time, and each task's scores are stored as soon as
+    the task completes.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_runs")
+    tasks = models.JSONField(_("tasks"), default=list, help_text=_("lm-evaluation-harness task names, in run order."))
+    shots = models.JSONField(
+        _("shots"), default=dict, help_text=_("Number of few-shot examples per task, keyed by task name.")
+    )
+    limit = models.FloatField(
+        _("limit"),
+        null=True,
+        blank=True,
+        help_text=_("Documents per task: a count, or a fraction of the task below 1. Empty: every document."),
+    )
+    batch_size = models.PositiveIntegerField(_("batch size"), default=1)
+    max_gen_toks = models.PositiveIntegerField(
+        _("max generated tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Caps the tokens generated per answer in generation tasks. Empty: each task's own setting."),
+    )
+    status = models.CharField(_("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    tasks_done = models.PositiveIntegerField(_("tasks done"), default=0)
+    current_task = models.CharField(_("current task"), max_length=100, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    results_file = models.CharField(
+        _("results file"),
+        max_length=500,
+        blank=True,
+        help_text=_("lm-evaluation-harness results JSON of the last task."),
+    )
+    worker_task_id = models.CharField(
+        _("worker task id"), max_length=255, blank=True, help_text=_("Celery task that runs it, if any.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("benchmark run")
+        verbose_name_plural = _("benchmark runs")
+
+    def __str__(self):
+        return f"{self.model.name}: {', '.join(self.tasks)}"
+
+
+class BenchmarkResult(models.Model):
+    """One automatic score of a model: a task, shot count, metric and filter, from lm-evaluation-harness.
+
+    Metric and filter are the two halves of lm-evaluation-harness's
+    "metric,filter" keys, such as "acc" and "none" or "exact_match" and
+    "strict-match". A model has one value per task, shot count, metric and
+    filter: running or importing the same task again replaces it.
+    """
+
+    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_results")
+    task = models.CharField(_("task"), max_length=200, help_text=_("lm-evaluation-harness task or group name."))
+    parent_group = models.CharField(
+        _("parent group"),
+        max_length=200,
+        blank=True,
+        help_text=_("Group whose score this task's score is part of, such as mmlu_stem for mmlu_anatomy."),
+    )
+    shots = models.PositiveIntegerField(_("shots"), help_text=_("Number of few-shot examples in each prompt."))
+    metric = models.CharField(_("metric"), max_length=100)
+    filter = models.CharField(_("filter"), max_length=100, default="none")
+    value = models.FloatField(_("value"))
+    stderr = models.FloatField(_("standard error"), null=True, blank=True)
+    sample_count = models.PositiveIntegerField(
+        _("sample count"), null=True, blank=True, help_text=_("Documents scored.")
+    )
+    limit = models.FloatField(
+        _("limit"), null=True, blank=True, help_text=_("Document limit of the evaluation, if it had one.")
+    )
+    higher_is_better = models.BooleanField(_("higher is better"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=BenchmarkSource.choices)
+    source_file = models.CharField(
+        _("source file"), max_length=500, blank=True, help_text=_("Results file the value was read from.")
+    )
+    benchmark_run = models.ForeignKey(
+        BenchmarkRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="results"
+    )
+    lm_eval_version = models.CharField(_("lm-eval version"), max_length=50, blank=True)
+    evaluated_at = models.DateTimeField(_("evaluated at"), null=True, blank=True)
+    task_config = models.JSONField(
+        _("task configuration"),
+        default=dict,
+        blank=True,
+        help_text=_("The task's configuration as the results file records it: data files, splits, prompts."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model__name", "task", "shots", "metric", "filter"]
+        verbose_name = _("benchmark result")
+        verbose_name_plural = _("benchmark results")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "task", "shots", "metric", "filter"], name="benchmark_result_unique_score"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model.name} {self.task} {self.shots}-shot {self.metric},{self.filter}: {self.value:.4f}"
