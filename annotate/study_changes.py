@@ -5,7 +5,8 @@ pairs per prompt, and are never deleted once built, so a change that would
 leave items outside the study's new design is refused. Widening is fine:
 more categories, more systems, more pairs per prompt, or every pair. Nor
 may a study with items go back to draft. The
-admin form and `manage.py create_study --update` both ask this module.
+admin form, `manage.py create_study --update` and the REST API ask this
+module.
 """
 
 from django.utils.translation import gettext as _
@@ -89,3 +90,52 @@ def _pairs_problem(old: int | None, new: int | None) -> str:
             "The study has items for %(old)d pairs per prompt, so the number cannot fall. Write %(old)d or more."
         ) % {"old": old}
     return ""
+
+
+def unsafe_criterion_changes(study: Study, criteria: list[dict]) -> list[tuple[str, str]]:
+    """Return (field path, message) for each change to the criteria that `study`'s items forbid.
+
+    `criteria` is the full new list of criteria, each a dict with `name`,
+    `scale_min` and `scale_max`, matched to the current criteria by name.
+    Stored answers refer to a criterion and its scale. So once items exist,
+    no criterion may be added, removed or rescaled, while its question,
+    description, labels and position may still change. Paths name the
+    list, `criteria`, or one entry's field, such as `criteria[1].scale_min`.
+    """
+    if study.pk is None or not study.items.exists():
+        return []
+    current = {criterion.name: criterion for criterion in study.criteria.all()}
+    requested = [entry["name"] for entry in criteria]
+    problems = []
+
+    added = [name for name in requested if name not in current]
+    if added:
+        problems.append(
+            (
+                "criteria",
+                _("The study has items, so no criterion can be added: %(names)s.") % {"names": ", ".join(added)},
+            )
+        )
+    removed = sorted(set(current) - set(requested))
+    if removed:
+        problems.append(
+            (
+                "criteria",
+                _("The study has items, so no criterion can be removed. Put back: %(names)s.")
+                % {"names": ", ".join(removed)},
+            )
+        )
+    for index, entry in enumerate(criteria):
+        old = current.get(entry["name"])
+        if old is None:
+            continue
+        for field in ("scale_min", "scale_max"):
+            if entry[field] != getattr(old, field):
+                problems.append(
+                    (
+                        f"criteria[{index}].{field}",
+                        _("The study has items, so criterion “%(criterion)s” keeps its scale %(low)d to %(high)d.")
+                        % {"criterion": old.name, "low": old.scale_min, "high": old.scale_max},
+                    )
+                )
+    return problems

@@ -19,11 +19,17 @@ from typing import Any
 import yaml
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
 
 from annotate.items import prompt_set_categories
 from annotate.models import MAX_LEASE_MINUTES, Study, StudyKind, StudyStatus
 from generation.lookup import NotFound, get_by_name
 from generation.models import GenerationRun, LanguageModel, PromptSet
+
+# A spec with thousands of annotators and long instructions stays far below
+# this. A larger file is most likely a prompt or answer file given by
+# mistake, which PyYAML would take minutes to read (about 1 MB/s).
+MAX_SPEC_BYTES = 1024 * 1024
 
 # Largest value PositiveIntegerField stores on every supported database.
 MAX_POSITIVE_INTEGER = 2_147_483_647
@@ -148,6 +154,19 @@ def _parse_yaml(path: Path) -> _Node:
     if path.is_dir():
         raise StudySpecError(path, [SpecProblem(None, "file", "is a folder; give the path of a .yaml file")])
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise StudySpecError(
+                path,
+                [
+                    SpecProblem(
+                        None,
+                        "file",
+                        f"is {size:,} bytes, more than a study spec needs ({MAX_SPEC_BYTES:,} at most); "
+                        "check that this is the study's .yaml file",
+                    )
+                ],
+            )
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise StudySpecError(path, [SpecProblem(None, "file", "file not found; check the path")]) from None
@@ -156,12 +175,31 @@ def _parse_yaml(path: Path) -> _Node:
             path, [SpecProblem(None, "file", f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8")]
         ) from None
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        # The reader rejects control characters as soon as the loader is built.
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise StudySpecError(path, [SpecProblem(1, "file", "the file is empty; write the study's keys")])
-        return _convert(loader, node, node.start_mark.line + 1, path)
+        return _convert(loader, node, node.start_mark.line + 1, path, {})
+    except RecursionError:
+        raise StudySpecError(
+            path, [SpecProblem(None, "YAML", "the file is nested too deeply; a study spec needs a few levels only")]
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise StudySpecError(
+            path,
+            [
+                SpecProblem(
+                    line,
+                    "YAML",
+                    f"unacceptable character #x{exc.character:04x}; remove it, "
+                    "or write it as an escape in double quotes",
+                )
+            ],
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -173,11 +211,31 @@ def _parse_yaml(path: Path) -> _Node:
     except yaml.YAMLError as exc:
         raise StudySpecError(path, [SpecProblem(None, "YAML", f"invalid YAML: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
-def _convert(loader, node, line: int, path: Path) -> _Node:
-    """Turn a composed YAML node into nested _Node values; raise StudySpecError on a repeated or non-text key."""
+def _convert(loader, node, line: int, path: Path, converted: dict) -> _Node:
+    """Turn a composed YAML node into nested _Node values; raise StudySpecError on a repeated or non-text key.
+
+    An alias is the same node object as its anchor, so `converted` (node id to
+    its _Node, or None while it is being converted) makes every alias share one
+    _Node. That keeps a file of nested aliases ("billion laughs") from
+    expanding, and finds an alias inside its own anchor, which would never end.
+    """
+    if id(node) in converted:
+        if converted[id(node)] is None:
+            raise StudySpecError(
+                path, [SpecProblem(line, "YAML", "an alias refers to itself (the anchor contains it); remove the loop")]
+            )
+        return converted[id(node)]
+    converted[id(node)] = None
+    result = _convert_node(loader, node, line, path, converted)
+    converted[id(node)] = result
+    return result
+
+
+def _convert_node(loader, node, line: int, path: Path, converted: dict) -> _Node:
     if isinstance(node, yaml.MappingNode):
         mapping = {}
         for key_node, value_node in node.value:
@@ -198,11 +256,39 @@ def _convert(loader, node, line: int, path: Path) -> _Node:
                         )
                     ],
                 )
-            mapping[key] = _convert(loader, value_node, key_line, path)
+            mapping[key] = _convert(loader, value_node, key_line, path, converted)
         return _Node(mapping, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(loader, item, item.start_mark.line + 1, path) for item in node.value], line)
-    return _Node(loader.construct_object(node, deep=True), line)
+        return _Node([_convert(loader, item, item.start_mark.line + 1, path, converted) for item in node.value], line)
+    try:
+        return _Node(loader.construct_object(node, deep=True), line)
+    except ValueError:
+        # An impossible date (2024-13-45), or an integer of more than 4300
+        # digits, which Python refuses to convert.
+        excerpt = node.value if len(node.value) <= 40 else f"{node.value[:40]}… ({len(node.value)} characters)"
+        raise StudySpecError(
+            path,
+            [
+                SpecProblem(
+                    line,
+                    "YAML",
+                    f"cannot read “{excerpt}” as a number or date; put it in quotes if it is text, "
+                    "or write a shorter number or a valid date",
+                )
+            ],
+        ) from None
+
+
+def _unstorable_character(text: str) -> str:
+    """Describe the first character of `text` that the database cannot store, or return ""."""
+    # Double-quoted YAML can write both as escapes ("\0", "\ud800"). PostgreSQL
+    # rejects NUL in text, and a lone surrogate cannot be encoded as UTF-8.
+    for character in text:
+        if character == "\x00":
+            return "a NUL character (\\0)"
+        if "\ud800" <= character <= "\udfff":
+            return f"a lone surrogate (\\u{ord(character):04x})"
+    return ""
 
 
 def _type_name(value) -> str:
@@ -326,6 +412,10 @@ class _Checker:
             return None
         if required and not value.strip():
             self.problem(node.line, field_name, "is empty; write a value")
+            return None
+        unstorable = _unstorable_character(value)
+        if unstorable:
+            self.problem(node.line, field_name, f"contains {unstorable}, which cannot be stored; remove it")
             return None
         if max_length is not None and len(value) > max_length:
             self.problem(node.line, field_name, f"is {len(value)} characters long; shorten it to {max_length}")
@@ -630,20 +720,34 @@ class _Checker:
             username = self.text(entry, field_name, max_length=username_field.max_length)
             if username is None:
                 continue
-            if username in names:
+            # As create_user stores it: NFKC turns "ａ" (full width) into "a".
+            username = user_model.normalize_username(username)
+            listed = next((name for name in names if name.lower() == username.lower()), None)
+            if listed is not None:
                 self.problem(
-                    entry.line, field_name, f"“{username}” is already listed on line {names[username][0]}; keep one"
+                    entry.line, field_name, f"“{username}” is already listed on line {names[listed][0]}; keep one"
                 )
                 continue
             names[username] = (entry.line, field_name)
 
-        existing = set(
-            user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": list(names)}).values_list(
-                user_model.USERNAME_FIELD, flat=True
-            )
-        )
+        # Matched in any letter case, as the admin's add-annotators page does,
+        # so that no second account differs from another only in case.
+        existing = {
+            name.lower(): name
+            for name in user_model.objects.annotate(lower_name=Lower(user_model.USERNAME_FIELD))
+            .filter(lower_name__in=[name.lower() for name in names])
+            .values_list(user_model.USERNAME_FIELD, flat=True)
+        }
         for username, (line, field_name) in names.items():
-            if username in existing:
+            account_name = existing.get(username.lower())
+            if account_name == username:
+                continue
+            if account_name is not None:
+                self.problem(
+                    line,
+                    field_name,
+                    f"an account named “{account_name}” exists; write the username exactly as that account spells it",
+                )
                 continue
             if not create_users:
                 self.problem(

@@ -14,6 +14,8 @@ change what those items were built from or what their answers mean
 - `criteria` keep their names and scales; questions, descriptions, labels
   and order may change;
 - `pairs_per_prompt` may rise or become empty (every pair), never fall;
+- `annotators` may gain accounts; those the file leaves out stay, with a
+  warning, because they may have joined through the sign-up link;
 - `status` may not go back to draft.
 
 A status other than draft builds the items: open_study for a study never
@@ -201,12 +203,40 @@ def _write(spec: StudySpec, existing: Study | None, status: str) -> AppliedSpec:
     if created or "criteria" in spec.given:
         _write_criteria(study, spec)
     new_accounts = [get_user_model().objects.create_user(username) for username in spec.missing_annotators]
+    warnings = []
     if created or "annotators" in spec.given:
         users = get_user_model().objects.filter(**{f"{get_user_model().USERNAME_FIELD}__in": spec.annotators})
-        study.annotators.set(users)
+        if opened_before:
+            warnings.extend(_kept_annotators_warning(study, users))
+            study.annotators.add(*users)
+        else:
+            study.annotators.set(users)
 
     items_created = _set_status(study, spec, status, opened_before)
-    return AppliedSpec(study=study, created=created, items_created=items_created, new_accounts=new_accounts)
+    return AppliedSpec(
+        study=study, created=created, items_created=items_created, new_accounts=new_accounts, warnings=warnings
+    )
+
+
+def _kept_annotators_warning(study: Study, listed_users) -> list[str]:
+    """Warn about annotators of an opened study that the file leaves out: an update keeps them.
+
+    They may have joined through the sign-up link or the admin, and may
+    hold a lease or judgments, so a file written before they joined must
+    not take their study away.
+    """
+    unlisted = sorted(
+        study.annotators.exclude(pk__in=listed_users.values("pk")).values_list(
+            get_user_model().USERNAME_FIELD, flat=True
+        )
+    )
+    if not unlisted:
+        return []
+    names = ", ".join(unlisted[:20]) + (f" and {len(unlisted) - 20} more" if len(unlisted) > 20 else "")
+    return [
+        f"the study has items, so annotators missing from the file stay in it: {names}; "
+        "remove an annotator in the admin, or pause or exclude them on the quality page"
+    ]
 
 
 def _write_criteria(study: Study, spec: StudySpec) -> None:

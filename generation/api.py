@@ -22,14 +22,23 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response as ApiResponse
 
 from generation.flags import Flag, flag_counts, flagged, flags_by_response
-from generation.models import GenerationRun, LanguageModel, Prompt, PromptSet, Response, RunStatus
+from generation.models import (
+    BenchmarkResult,
+    BenchmarkSource,
+    GenerationRun,
+    LanguageModel,
+    Prompt,
+    PromptSet,
+    Response,
+    RunStatus,
+)
 from generation.progress import run_progress, with_progress
 from generation.prompt_import import _BCP47, PromptImportError, add_prompt_file
 from generation.response_import import DEFAULT_LABEL, ResponseImportError
 from generation.run_start import StartOutcome, start_or_resume, take_over
 from generation.runs import DECODING_FIELDS, RunSettingError, RunSettingsConflict, get_or_create_run
 from generation.uploads import import_uploaded_responses, saved_upload, upload_name
-from humeval.api import CanManageGeneration, Conflict, InvalidUpload, UUIDRelatedField
+from humeval.api import CanManageGeneration, Conflict, InvalidUpload, RejectUnknownFieldsMixin, UUIDRelatedField
 from humeval.api_schema import ErrorSerializer
 
 # Integer model fields are 32-bit in PostgreSQL. SQLite would accept more, so
@@ -45,12 +54,13 @@ def register_routes(router) -> None:
     router.register("models", LanguageModelViewSet, basename="model")
     router.register("prompt-sets", PromptSetViewSet, basename="prompt-set")
     router.register("runs", GenerationRunViewSet, basename="run")
+    router.register("benchmark-results", BenchmarkResultViewSet, basename="benchmark-result")
 
 
 # Serializers
 
 
-class LanguageModelSerializer(serializers.ModelSerializer):
+class LanguageModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     stop_strings = serializers.ListField(
         child=serializers.CharField(trim_whitespace=False),
         required=False,
@@ -100,7 +110,7 @@ class LanguageModelSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class PromptSetSerializer(serializers.ModelSerializer):
+class PromptSetSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     prompt_count = serializers.IntegerField(read_only=True, help_text=_("Number of prompts in the set."))
 
     class Meta:
@@ -125,7 +135,7 @@ class PromptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PromptImportSerializer(serializers.Serializer):
+class PromptImportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     file = serializers.FileField(help_text=_("UTF-8 .jsonl or .csv file; see the import_prompts command for columns."))
     language = serializers.CharField(
         required=False,
@@ -219,7 +229,7 @@ class GenerationRunDetailSerializer(GenerationRunSerializer):
         return {flag.value: count for flag, count in flag_counts(run).items()}
 
 
-class GenerationRunCreateSerializer(serializers.Serializer):
+class GenerationRunCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """A new run; decoding settings left out or null take the model's defaults."""
 
     model = UUIDRelatedField(queryset=LanguageModel.objects.all(), help_text=_("UUID of the model."))
@@ -248,7 +258,7 @@ class GenerationRunCreateSerializer(serializers.Serializer):
     )
 
 
-class GenerationRunStartSerializer(serializers.Serializer):
+class GenerationRunStartSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     force = serializers.BooleanField(
         required=False,
         default=False,
@@ -259,7 +269,7 @@ class GenerationRunStartSerializer(serializers.Serializer):
     )
 
 
-class ResponseImportSerializer(serializers.Serializer):
+class ResponseImportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     file = serializers.FileField(
         help_text=_("UTF-8 JSONL, CSV, a FastChat answer file or AlpacaEval model outputs (.json).")
     )
@@ -543,6 +553,72 @@ class GenerationRunViewSet(UUIDLookupMixin, mixins.ListModelMixin, mixins.Retrie
         run = self.get_queryset().get(pk=result.run.pk)
         payload = {"run": run, "imported": result.imported, "unanswered": result.unanswered}
         return ApiResponse(ResponseImportResultSerializer(payload).data, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkResultSerializer(serializers.ModelSerializer):
+    model = UUIDRelatedField(read_only=True)
+    model_name = serializers.CharField(source="model.name", read_only=True)
+    benchmark_run = UUIDRelatedField(read_only=True, help_text=_("The run_benchmarks call that produced it, if any."))
+
+    class Meta:
+        model = BenchmarkResult
+        fields = [
+            "model",
+            "model_name",
+            "task",
+            "parent_group",
+            "shots",
+            "metric",
+            "filter",
+            "value",
+            "stderr",
+            "sample_count",
+            "limit",
+            "higher_is_better",
+            "source",
+            "source_file",
+            "benchmark_run",
+            "lm_eval_version",
+            "evaluated_at",
+            "task_config",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BenchmarkResultFilterSerializer(serializers.Serializer):
+    model = serializers.UUIDField(required=False, help_text=_("Only scores of the model with this UUID."))
+    task = serializers.CharField(required=False, help_text=_("Only scores of this lm-evaluation-harness task."))
+    source = serializers.ChoiceField(
+        choices=BenchmarkSource.choices, required=False, help_text=_("Only scores run here, or only imported ones.")
+    )
+
+
+class BenchmarkResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Automatic benchmark scores, read-only. A score is named by model, task, shots, metric and filter."""
+
+    serializer_class = BenchmarkResultSerializer
+    permission_classes = [CanManageGeneration]
+
+    def get_queryset(self):
+        results = BenchmarkResult.objects.select_related("model", "benchmark_run")
+        return results.order_by("model__name", "task", "shots", "metric", "filter", "pk")
+
+    def filter_queryset(self, queryset):
+        filters = BenchmarkResultFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        if "model" in filters.validated_data:
+            queryset = queryset.filter(model__uuid=filters.validated_data["model"])
+        if "task" in filters.validated_data:
+            queryset = queryset.filter(task=filters.validated_data["task"])
+        if "source" in filters.validated_data:
+            queryset = queryset.filter(source=filters.validated_data["source"])
+        return queryset
+
+    @extend_schema(parameters=[BenchmarkResultFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        """List benchmark scores, optionally only those of one model, task or source."""
+        return super().list(request, *args, **kwargs)
 
 
 def _run_exists_message(run: GenerationRun) -> str:

@@ -143,7 +143,9 @@ def read_csv_rows(content: str, delimiter: str, required_columns) -> tuple[list,
                 return rows, [f"line {reader.line_num}: more cells than header columns"]
             rows.append((reader.line_num, row))
     except csv.Error as exc:
-        return rows, [f"line {reader.line_num}: invalid CSV ({exc}); check the quotes on this line"]
+        # line_num still counts the lines of the last complete row, so the
+        # row that failed starts on the next line.
+        return rows, [f"line {reader.line_num + 1}: invalid CSV ({exc}); check the quotes on this line"]
     return rows, []
 
 

@@ -16,12 +16,16 @@ request. Errors in an uploaded file also carry `line` (or `index` for an
 element of a JSON array) when the problem is on one line.
 """
 
+import difflib
 import re
 import uuid
+from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, parsers, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
@@ -30,6 +34,58 @@ from rest_framework.views import exception_handler as drf_exception_handler
 # Prefix of an import error that sits on one line or JSON array element, as
 # generation.prompt_import and generation.response_import write them.
 _LOCATION = re.compile(r"^(line|index) (\d+):")
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, but a body nested too deeply for Python's parser is a 400, not a server error."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(
+                gettext("JSON parse error - the body is nested too deeply; send objects a few levels deep.")
+            ) from None
+
+
+class RejectUnknownFieldsMixin:
+    """Make a serializer reject request fields it does not declare, instead of dropping them.
+
+    DRF ignores unknown keys, so a misspelt setting such as "temprature"
+    would be lost without a word and the default used. Read-only fields are
+    declared, so sending back what a GET returned stays valid. The CSRF
+    token of the browsable API's HTML forms is not a field and is ignored.
+    """
+
+    ignored_fields = ("csrfmiddlewaretoken",)
+
+    def to_internal_value(self, data):
+        unknown = self._unknown_field_errors(data)
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                exc.detail.update(unknown)
+            raise
+        if unknown:
+            raise exceptions.ValidationError(unknown)
+        return value
+
+    def _unknown_field_errors(self, data) -> dict:
+        if not isinstance(data, Mapping):
+            return {}
+        known = list(self.fields)
+        errors = {}
+        for key in data:
+            if key in self.fields or key in self.ignored_fields:
+                continue
+            close = difflib.get_close_matches(str(key), known, n=1)
+            if close:
+                message = gettext("Unknown field; did you mean “%(field)s”?") % {"field": close[0]}
+            else:
+                message = gettext("Unknown field; the fields are: %(fields)s.") % {"fields": ", ".join(known)}
+            errors[key] = [exceptions.ErrorDetail(message, code="unknown_field")]
+        return errors
 
 
 class Pagination(PageNumberPagination):
@@ -95,8 +151,37 @@ class UUIDRelatedField(serializers.SlugRelatedField):
         return super().to_internal_value(value)
 
 
+class RequestTooLarge(exceptions.APIException):
+    """The request body, apart from uploaded files, exceeds DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = 413
+    default_code = "request_too_large"
+
+
+def _request_limit_error(exc) -> exceptions.APIException | None:
+    """Turn Django's request size and field count limits into API errors; Django alone would return an HTML page."""
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge(
+            gettext(
+                "The request body is larger than %(limit)d bytes; send data as an uploaded file, "
+                "which has a limit of its own."
+            )
+            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return exceptions.ParseError(
+            gettext("The request has more than %(limit)d fields.") % {"limit": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
+        )
+    if isinstance(exc, TooManyFilesSent):
+        return exceptions.ParseError(
+            gettext("The request has more than %(limit)d files.") % {"limit": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+        )
+    return None
+
+
 def exception_handler(exc, context):
     """Build DRF's error response, then rewrite its body into the `detail` plus `errors` shape."""
+    exc = _request_limit_error(exc) or exc
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -13,7 +13,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
+from annotate.api import register_routes as register_annotate_routes
 from generation.api import register_routes as register_generation_routes
+from reports.api import register_routes as register_report_routes
 
 # Path converters (<uuid:uuid>) instead of regular expressions, so a
 # malformed UUID in a URL never reaches a view. No ".json" URL suffixes:
@@ -21,6 +23,8 @@ from generation.api import register_routes as register_generation_routes
 router = DefaultRouter(use_regex_path=False)
 router.include_format_suffixes = False
 register_generation_routes(router)
+register_annotate_routes(router)
+register_report_routes(router)
 
 
 @extend_schema(exclude=True)

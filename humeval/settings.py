@@ -151,7 +151,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # DRF's, except that a body nested too deeply is a 400 instead of a 500.
+        "humeval.api.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -163,7 +164,10 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "humeval API",
-    "DESCRIPTION": "Models under study, prompt sets, generation runs and their responses.",
+    "DESCRIPTION": (
+        "Models under study, prompt sets, generation runs and their responses, benchmark scores; "
+        "studies, their items and annotators; the annotator's tasks; reports and their CSV exports."
+    ),
     "VERSION": "1",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -176,6 +180,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise send the schema to validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Several models have a `status` field with their own choices; name each enum after its class.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "generation.models.RunStatus",
+        "StudyStatusEnum": "annotate.models.StudyStatus",
+    },
 }
 
 CELERY_BROKER_URL = env.read_str("CELERY_BROKER_URL")

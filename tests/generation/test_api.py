@@ -205,7 +205,7 @@ def test_session_post_needs_csrf_token(staff):
 def test_api_root_lists_endpoints(client):
     body = client.get("/api/v1/").json()
 
-    assert set(body) == {"models", "prompt-sets", "runs"}
+    assert set(body) == {"models", "prompt-sets", "runs", "benchmark-results", "studies", "annotate/studies", "reports"}
 
 
 def test_unknown_api_url_gets_json_404(client):
