@@ -26,7 +26,10 @@ Format:
   values as empty cells.
 
 The sidecar `<file>.meta.json` (`judgments_metadata`) describes the study,
-the counts, the generation time, the humeval version and every column.
+the counts, the generation time, the humeval version and every column. Its
+`figures` hold the agreement figures, and the score figures of a rating
+study, as the report page shows them by default, with method, seed and
+counts.
 """
 
 import csv
@@ -41,7 +44,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from annotate.models import CriterionAnswer, Study, StudyKind
+from reports.agreement import agreement_metadata
 from reports.answers import excluded_annotator
+from reports.ratings import ratings_metadata, study_ratings
 from reports.summary import judgment_totals
 from reports.systems import System, load_systems
 
@@ -249,10 +254,19 @@ def judgments_metadata(study: Study) -> dict:
             "items": totals.items,
             "judged_items": totals.judged_items,
         },
+        "figures": _figures_metadata(study),
         "generated_at": timezone.now().astimezone(UTC).isoformat(),
         "humeval_version": _humeval_version(),
         "columns": [{"name": column.name, "description": column.description} for column in columns(study.kind)],
     }
+
+
+def _figures_metadata(study: Study) -> dict:
+    """Describe the agreement figures, and the score figures of a rating study, as the report shows them by default."""
+    figures = {"agreement": agreement_metadata(study)}
+    if study.kind == StudyKind.RATING:
+        figures["ratings"] = ratings_metadata(study_ratings(study))
+    return figures
 
 
 def _criterion_metadata(study: Study, criterion) -> dict:

@@ -5,9 +5,15 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 
 from annotate.models import Criterion, Item, Judgment, Study, StudyKind
-from annotate.quality import AnnotatorQuality, annotator_quality
-from reports.agreement import AgreementResult, study_agreement
-from reports.answers import excluded_annotator
+from reports.agreement import (
+    AgreementResult,
+    AnnotatorFigures,
+    StudyAgreement,
+    annotator_figures,
+    study_agreement_report,
+)
+from reports.answers import breakdown_condition, excluded_annotator, prompt_condition
+from reports.length_bias import LengthBias, criterion_length_bias
 from reports.pairwise import PairwiseSummary, study_pairwise_summaries
 from reports.ranking import Ranking, study_rankings
 from reports.ratings import CriterionRatings, study_ratings
@@ -41,13 +47,14 @@ class JudgmentTotals:
 
 @dataclass
 class CriterionSection:
-    """One criterion's results and agreement. Either `pairwise` and `ranking`, or `ratings`, are set."""
+    """One criterion's results and agreement. Either `pairwise`, `ranking` and `length_bias`, or `ratings`, are set."""
 
     criterion: Criterion
     agreement: AgreementResult
     pairwise: PairwiseSummary | None = None
     ratings: CriterionRatings | None = None
     ranking: Ranking | None = None
+    length_bias: LengthBias | None = None
 
 
 @dataclass
@@ -57,14 +64,15 @@ class StudyReport:
     totals: JudgmentTotals
     sections: list[CriterionSection]
     include_excluded: bool = False
-    annotators: list[AnnotatorQuality] = field(default_factory=list)
+    annotators: list[AnnotatorFigures] = field(default_factory=list)
+    agreement: StudyAgreement | None = None
 
 
 def judgment_totals(study: Study, *, include_excluded: bool = False) -> JudgmentTotals:
     """Count the study's judgments, surplus judgments, annotators and items in two queries."""
     counted = Q(item__is_gold=False) if include_excluded else Q(item__is_gold=False, by_excluded=False)
     counts = (
-        Judgment.objects.filter(item__study=study)
+        Judgment.objects.filter(breakdown_condition(), item__study=study)
         .annotate(by_excluded=excluded_annotator())
         .aggregate(
             judgments=Count("pk", filter=counted),
@@ -75,27 +83,40 @@ def judgment_totals(study: Study, *, include_excluded: bool = False) -> Judgment
             gold=Count("pk", filter=Q(item__is_gold=True)),
         )
     )
-    items = Item.objects.filter(study=study).aggregate(
+    items = Item.objects.filter(prompt_condition(""), study=study).aggregate(
         items=Count("pk", filter=Q(is_gold=False)), gold_items=Count("pk", filter=Q(is_gold=True))
     )
     return JudgmentTotals(**counts, **items)
 
 
 def build_study_report(
-    study: Study, *, include_surplus: bool = False, include_excluded: bool = False, anchor_run_id: int | None = None
+    study: Study,
+    *,
+    include_surplus: bool = False,
+    include_excluded: bool = False,
+    anchor_run_id: int | None = None,
+    level: str | None = None,
 ) -> StudyReport:
     """Gather totals, per-criterion results, agreement and annotator quality for one study.
 
     `anchor_run_id` names the system that pairwise ratings rate 1000;
-    without it, 1000 is the geometric mean strength.
+    without it, 1000 is the geometric mean strength. `level` is the level
+    of measurement for agreement, by default the one the study kind needs.
     """
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
-    agreement = study_agreement(study, **counted)
+    agreement_report = study_agreement_report(study, **counted, level=level)
+    agreement = agreement_report.criteria
     if study.kind == StudyKind.PAIRWISE:
         summaries = study_pairwise_summaries(study, **counted)
         rankings = study_rankings(study, **counted, anchor_run_id=anchor_run_id)
         sections = [
-            CriterionSection(summary.criterion, criterion_agreement, pairwise=summary, ranking=ranking)
+            CriterionSection(
+                summary.criterion,
+                criterion_agreement,
+                pairwise=summary,
+                ranking=ranking,
+                length_bias=criterion_length_bias(summary.criterion, **counted),
+            )
             for summary, criterion_agreement, ranking in zip(summaries, agreement, rankings, strict=True)
         ]
     else:
@@ -110,5 +131,6 @@ def build_study_report(
         judgment_totals(study, include_excluded=include_excluded),
         sections,
         include_excluded=include_excluded,
-        annotators=annotator_quality(study),
+        annotators=annotator_figures(study, agreement_report),
+        agreement=agreement_report,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reports import views
+from reports import benchmark_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -16,6 +16,12 @@ urlpatterns = [
     path("studies/<uuid:study_uuid>/rankings.csv", views.rankings_csv, name="rankings_csv"),
     path("studies/<uuid:study_uuid>/rankings.csv.meta.json", views.rankings_csv_metadata, name="rankings_csv_metadata"),
     path("studies/<uuid:study_uuid>/rankings.json", views.rankings_json, name="rankings_json"),
+    path("studies/<uuid:study_uuid>/benchmarks.csv", benchmark_views.benchmarks_csv, name="benchmarks_csv"),
+    path(
+        "studies/<uuid:study_uuid>/benchmarks.csv.meta.json",
+        benchmark_views.benchmarks_csv_metadata,
+        name="benchmarks_csv_metadata",
+    ),
     path(
         "studies/<uuid:study_uuid>/gold-judgments.csv.meta.json",
         views.gold_judgments_csv_metadata,

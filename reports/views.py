@@ -9,8 +9,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
 from annotate.models import Study, StudyKind
-from reports import export, gold_export, ranking, ranking_export
-from reports.answers import counted_judgments
+from reports import agreement, breakdowns, export, gold_export, ranking, ranking_export
+from reports.answers import counted_judgments, limited_to
 from reports.summary import build_study_report
 
 
@@ -40,13 +40,27 @@ def study_report(request, study_uuid):
     anchor_run_id, anchor_error = None, ""
     if study.kind == StudyKind.PAIRWISE:
         anchor_run_id, anchor_error = ranking.resolve_anchor(study, request.GET.get("anchor", ""))
-    report = build_study_report(
-        study, include_surplus=include_surplus, include_excluded=include_excluded, anchor_run_id=anchor_run_id
-    )
-    # The ranking downloads take the page's options, less an anchor that names no system.
+    level, level_error = agreement.resolve_level(study, request.GET.get("level", ""))
+    breakdown, breakdown_errors = breakdowns.resolve_breakdown(study, request.GET)
+    with limited_to(breakdown):
+        report = build_study_report(
+            study,
+            include_surplus=include_surplus,
+            include_excluded=include_excluded,
+            anchor_run_id=anchor_run_id,
+            level=level,
+        )
+    # The ranking downloads take the page's options, less an anchor or a breakdown value that matched nothing.
     export_query = request.GET.copy()
     if anchor_run_id is None:
         export_query.pop("anchor", None)
+    if breakdown.category is None:
+        export_query.pop(breakdowns.CATEGORY, None)
+    if breakdown.language is None:
+        export_query.pop(breakdowns.LANGUAGE, None)
+    if breakdown.left_out_annotator_id is None:
+        export_query.pop(breakdowns.EXCLUDE_ANNOTATOR, None)
+    choices = breakdowns.breakdown_choices(study)
     context = {
         "study": study,
         "report": report,
@@ -56,8 +70,24 @@ def study_report(request, study_uuid):
         "anchor": export_query.get("anchor", ""),
         "anchor_error": anchor_error,
         "ranking_export_query": export_query.urlencode(),
+        "level_error": level_error,
+        "level_toggle_url": _level_toggled(request, study, level),
+        "breakdown_errors": breakdown_errors,
+        "category_links": breakdowns.option_links(export_query, breakdowns.CATEGORY, choices.categories),
+        "language_links": breakdowns.option_links(export_query, breakdowns.LANGUAGE, choices.languages),
+        "annotator_links": breakdowns.option_links(export_query, breakdowns.EXCLUDE_ANNOTATOR, choices.annotators),
     }
     return render(request, "reports/study.html", context)
+
+
+def _level_toggled(request, study, level: str | None) -> str:
+    """Return the page's query string switching a rating study's agreement between ordinal and interval level."""
+    query = request.GET.copy()
+    if study.kind != StudyKind.RATING or level == agreement.INTERVAL:
+        query.pop("level", None)
+    else:
+        query["level"] = agreement.INTERVAL
+    return f"?{query.urlencode()}"
 
 
 def _toggled(request, name: str, include: bool) -> str:
@@ -122,10 +152,11 @@ def gold_judgments_csv_metadata(request, study_uuid):
 @staff_member_required
 def rankings_csv(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, error = _export_options(request, study)
+    options, breakdown, error = _export_options(request, study)
     if error:
         return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    rankings = ranking_export.english_rankings(study, **options)
+    with limited_to(breakdown):
+        rankings = ranking_export.english_rankings(study, **options)
     response = HttpResponse(ranking_export.rankings_csv(rankings), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=ranking_export.rankings_filename(study, "csv")
@@ -137,11 +168,13 @@ def rankings_csv(request, study_uuid):
 @staff_member_required
 def rankings_csv_metadata(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, error = _export_options(request, study)
+    options, breakdown, error = _export_options(request, study)
     if error:
         return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    rankings = ranking_export.english_rankings(study, **options)
+    with limited_to(breakdown):
+        rankings = ranking_export.english_rankings(study, **options)
     metadata = ranking_export.rankings_metadata(study, rankings)
+    metadata["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{ranking_export.rankings_filename(study, 'csv')}.meta.json"
@@ -153,11 +186,13 @@ def rankings_csv_metadata(request, study_uuid):
 @staff_member_required
 def rankings_json(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, error = _export_options(request, study)
+    options, breakdown, error = _export_options(request, study)
     if error:
         return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    rankings = ranking_export.english_rankings(study, **options)
+    with limited_to(breakdown):
+        rankings = ranking_export.english_rankings(study, **options)
     data = ranking_export.rankings_json(study, rankings)
+    data["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=ranking_export.rankings_filename(study, "json")
@@ -165,12 +200,13 @@ def rankings_json(request, study_uuid):
     return response
 
 
-def _export_options(request, study) -> tuple[dict, str]:
-    """Read the report page's options for an export: ranking options, or an error naming a bad anchor."""
+def _export_options(request, study) -> tuple[dict, breakdowns.Breakdown, str]:
+    """Read the report page's options for an export: ranking options, breakdown, and an error naming a bad value."""
     anchor_run_id, anchor_error = ranking.resolve_anchor(study, request.GET.get("anchor", ""))
     options = {
         "include_surplus": request.GET.get("surplus") == "include",
         "include_excluded": request.GET.get("excluded") == "include",
         "anchor_run_id": anchor_run_id,
     }
-    return options, anchor_error
+    breakdown, breakdown_errors = breakdowns.resolve_breakdown(study, request.GET)
+    return options, breakdown, " ".join([anchor_error, *breakdown_errors]).strip()

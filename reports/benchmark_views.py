@@ -1,0 +1,47 @@
+"""CSV export of a study's benchmark table, beside the report page's other downloads."""
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils import translation
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_safe
+
+from annotate.models import Study
+from reports import benchmarks
+
+
+def _comparison(request, study):
+    # English, like the other exports: the file is data for analysts, whatever the page language.
+    with translation.override("en"):
+        return benchmarks.benchmark_comparison(
+            study,
+            include_surplus=request.GET.get("surplus") == "include",
+            include_excluded=request.GET.get("excluded") == "include",
+        )
+
+
+@require_safe
+@staff_member_required
+def benchmarks_csv(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid)
+    comparison = _comparison(request, study)
+    response = HttpResponse(benchmarks.benchmarks_csv(comparison), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=benchmarks.benchmarks_filename(study)
+    )
+    return response
+
+
+@require_safe
+@staff_member_required
+def benchmarks_csv_metadata(request, study_uuid):
+    study = get_object_or_404(Study, uuid=study_uuid)
+    comparison = _comparison(request, study)
+    response = JsonResponse(
+        benchmarks.benchmarks_metadata(comparison), json_dumps_params={"ensure_ascii": False, "indent": 2}
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=f"{benchmarks.benchmarks_filename(study)}.meta.json"
+    )
+    return response
