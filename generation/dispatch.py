@@ -49,8 +49,9 @@ def _run_in_thread(run_id: int, force: bool) -> None:
     except RunNotClaimable:
         logger.info("Generation run %s is already running elsewhere", run_id)
     except Exception:
-        # execute_run has stored the error on the run and logged it.
-        pass
+        # execute_run stores the error on the run; this also logs an error
+        # raised before the run was claimed, which nothing else would show.
+        logger.exception("Generation run %s stopped with an error in its background thread", run_id)
     finally:
         # The thread ends here, so its database connection must close now.
         # close_old_connections would keep it open for CONN_MAX_AGE seconds.

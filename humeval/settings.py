@@ -6,7 +6,9 @@ HUMEVAL_DATA_DIR and Celery in eager mode. DATABASE_URL and CELERY_BROKER_URL
 switch to PostgreSQL and a real broker.
 """
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -89,6 +91,12 @@ else:
             # Writers wait for the lock instead of failing at once; the
             # annotator's submit and the demo's generation share the file.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # Tests use a file too, not Django's default shared in-memory
+            # database: there, a write that meets another connection's lock
+            # fails at once instead of waiting, so tests of background
+            # threads (eager-mode runs) failed by chance. One file per process,
+            # so test runs side by side do not share a database.
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"humeval-test-{os.getpid()}.sqlite3")},
         }
     }
 
