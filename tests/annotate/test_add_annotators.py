@@ -142,6 +142,27 @@ def test_set_password_link_works(pairwise_study, client):
     assert "new_password1" not in reused.text
 
 
+def test_set_password_pages_are_humeval_pages(pairwise_study, client):
+    """An annotator setting a password sees the site's own pages, not the admin's, in their language."""
+    invited = add_annotators(pairwise_study, "setpw-zh", can_create_accounts=True)
+
+    form_page = client.get(invited[0].set_password_path, follow=True, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-long-pass-phrase-42", "new_password2": "a-long-pass-phrase-42"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    reused = client.get(invited[0].set_password_path, follow=True, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert "Django" not in form_page.text
+    assert "设置密码" in form_page.text
+    assert "Django" not in done.text
+    assert "密码已设置" in done.text
+    assert "Django" not in reused.text
+    assert "请向研究管理者索取新链接" in reused.text
+
+
 # The admin page
 
 
