@@ -152,11 +152,9 @@ def gold_judgments_csv_metadata(request, study_uuid):
 @staff_member_required
 def rankings_csv(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, breakdown, error = _export_options(request, study)
+    rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
-        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    with limited_to(breakdown):
-        rankings = ranking_export.english_rankings(study, **options)
+        return error
     response = HttpResponse(ranking_export.rankings_csv(rankings), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=ranking_export.rankings_filename(study, "csv")
@@ -168,11 +166,9 @@ def rankings_csv(request, study_uuid):
 @staff_member_required
 def rankings_csv_metadata(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, breakdown, error = _export_options(request, study)
+    rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
-        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    with limited_to(breakdown):
-        rankings = ranking_export.english_rankings(study, **options)
+        return error
     metadata = ranking_export.rankings_metadata(study, rankings)
     metadata["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
@@ -186,11 +182,9 @@ def rankings_csv_metadata(request, study_uuid):
 @staff_member_required
 def rankings_json(request, study_uuid):
     study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
-    options, breakdown, error = _export_options(request, study)
+    rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
-        return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
-    with limited_to(breakdown):
-        rankings = ranking_export.english_rankings(study, **options)
+        return error
     data = ranking_export.rankings_json(study, rankings)
     data["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
@@ -198,6 +192,19 @@ def rankings_json(request, study_uuid):
         as_attachment=True, filename=ranking_export.rankings_filename(study, "json")
     )
     return response
+
+
+def _rankings_for_export(request, study):
+    """Compute the study's rankings for a download, with the options and breakdown the query string sets.
+
+    Returns (rankings, breakdown, None), or (None, None, a 400 response) when an option is invalid.
+    """
+    options, breakdown, error = _export_options(request, study)
+    if error:
+        return None, None, HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
+    with limited_to(breakdown):
+        rankings = ranking_export.english_rankings(study, **options)
+    return rankings, breakdown, None
 
 
 def _export_options(request, study) -> tuple[dict, breakdowns.Breakdown, str]:
