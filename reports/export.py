@@ -33,7 +33,7 @@ counts.
 """
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from importlib import metadata
@@ -126,6 +126,20 @@ class _Echo:
         return text
 
 
+def stream_csv(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+    """Yield a CSV file in chunks of text: byte order mark and header, then rows with formula-like cells neutralised."""
+    writer = csv.writer(_Echo(), lineterminator="\r\n")
+    yield BYTE_ORDER_MARK + writer.writerow(header)
+    chunk = []
+    for cells in rows:
+        chunk.append(writer.writerow([neutralise(cell) for cell in cells]))
+        if len(chunk) >= ROWS_PER_CHUNK:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
 def stream_judgments_csv(study: Study) -> Iterator[str]:
     """Yield the export in chunks of text, starting with the byte order mark.
 
@@ -135,19 +149,13 @@ def stream_judgments_csv(study: Study) -> Iterator[str]:
     3. Neutralise formula-like text cells and yield rows in chunks.
     """
     systems = load_systems(study)
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
     make_row = _pairwise_row if study.kind == StudyKind.PAIRWISE else _rating_row
 
-    yield BYTE_ORDER_MARK + writer.writerow([column.name for column in columns(study.kind)])
-    chunk = []
-    for values in _export_rows(study).iterator(chunk_size=2000):
-        cells = [study.name, *make_row(values, systems), *_trailing_cells(values)]
-        chunk.append(writer.writerow([neutralise(cell) for cell in cells]))
-        if len(chunk) >= ROWS_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
+    rows = (
+        [study.name, *make_row(values, systems), *_trailing_cells(values)]
+        for values in _export_rows(study).iterator(chunk_size=2000)
+    )
+    yield from stream_csv([column.name for column in columns(study.kind)], rows)
 
 
 def _export_rows(study: Study):

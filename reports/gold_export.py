@@ -16,7 +16,6 @@ result on the judgment's other rows. The sidecar `<file>.meta.json`
 (`gold_judgments_metadata`) describes the columns and the counts.
 """
 
-import csv
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -28,14 +27,11 @@ from annotate.gold import scored_criterion
 from annotate.models import CriterionAnswer, Item, Judgment, Study, StudyKind
 from reports.answers import excluded_annotator
 from reports.export import (
-    BYTE_ORDER_MARK,
-    ROWS_PER_CHUNK,
     Column,
-    _Echo,
     _humeval_version,
     _system_name,
     gold_csv_filename,
-    neutralise,
+    stream_csv,
 )
 from reports.systems import System, load_systems
 
@@ -87,19 +83,13 @@ def stream_gold_judgments_csv(study: Study) -> Iterator[str]:
     systems = load_systems(study)
     criterion = scored_criterion(study)
     scored_id = criterion.pk if criterion else None
-    writer = csv.writer(_Echo(), lineterminator="\r\n")
     make_row = _pairwise_cells if study.kind == StudyKind.PAIRWISE else _rating_cells
 
-    yield BYTE_ORDER_MARK + writer.writerow([column.name for column in gold_columns(study.kind)])
-    chunk = []
-    for values in _gold_rows(study).iterator(chunk_size=2000):
-        cells = [study.name, *_leading_cells(values, scored_id), *make_row(values, systems), *_trailing_cells(values)]
-        chunk.append(writer.writerow([neutralise(cell) for cell in cells]))
-        if len(chunk) >= ROWS_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
+    rows = (
+        [study.name, *_leading_cells(values, scored_id), *make_row(values, systems), *_trailing_cells(values)]
+        for values in _gold_rows(study).iterator(chunk_size=2000)
+    )
+    yield from stream_csv([column.name for column in gold_columns(study.kind)], rows)
 
 
 def _gold_rows(study: Study):
