@@ -51,7 +51,7 @@ class BenchmarkDataMissing(Exception):
 
 @dataclass
 class StoredData:
-    """What is stored for one benchmark: documents per split, their source and when they were imported."""
+    """The stored data of one benchmark: documents per split, their source and when they were imported."""
 
     task: str
     splits: dict[str, int]
@@ -164,7 +164,7 @@ def _read_saved_dataset(folder: Path) -> Iterator[tuple[str, object]]:
         raise BenchmarkDataError(f"{folder}: not a readable Hugging Face save_to_disk folder ({exc}).") from exc
     if not isinstance(dataset, Dataset):
         raise BenchmarkDataError(
-            f"{folder}: holds several splits; give the folder of one split, such as {folder}/test."
+            f"{folder}: contains several splits; give the folder of one split, such as {folder}/test."
         )
     for index, row in enumerate(dataset, start=1):
         yield f"{folder} row {index}", row
@@ -408,7 +408,7 @@ def import_from_directory(task: str, folder: str | Path, data_dir: str | Path | 
     benchmark = get_benchmark(task)
     folder = Path(folder)
     if not folder.is_dir():
-        raise BenchmarkDataError(f"{folder} is not a folder. Give the folder that holds {task}'s split files.")
+        raise BenchmarkDataError(f"{folder} is not a folder. Give the folder that contains {task}'s split files.")
     if benchmark.name == "mmlu":
         by_subset = _mmlu_subjects_from(folder, benchmark)
     else:
