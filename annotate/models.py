@@ -54,6 +54,13 @@ class Study(models.Model):
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="annotated_studies", blank=True, verbose_name=_("annotators")
     )
+    managers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="managed_studies",
+        blank=True,
+        verbose_name=_("study managers"),
+        help_text=_("Staff users who manage this study and read its reports. Site admins manage every study."),
+    )
     categories = models.JSONField(
         _("prompt categories"),
         default=list,
@@ -225,11 +232,19 @@ class Item(models.Model):
     )
     gold_min_score = models.SmallIntegerField(_("lowest right score"), null=True, blank=True)
     gold_max_score = models.SmallIntegerField(_("highest right score"), null=True, blank=True)
+    # Judgments that count toward the overlap: not surplus, and not by an
+    # annotator excluded from the study. Kept by annotate.assignment under
+    # the item's row lock, so the next-task query can stop at the first item
+    # with room instead of counting every item's judgments.
+    counted_judgments = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["study", "sort_key"]
         verbose_name = _("item")
         verbose_name_plural = _("items")
+        indexes = [
+            models.Index(fields=["study", "is_gold", "-counted_judgments", "sort_key", "id"], name="item_pick_order"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["study", "first_response", "second_response"], name="item_unique_responses"
@@ -418,3 +433,48 @@ class ContentWarning(models.Model):
 
     def __str__(self):
         return f"{self.prompt_set}: {self.category}"
+
+
+class AuditAction(models.TextChoices):
+    CREATED = "created", _("created")
+    OPENED = "opened", _("opened")
+    PAUSED = "paused", _("paused")
+    REOPENED = "reopened", _("reopened")
+    CLOSED = "closed", _("closed")
+    EXPORTED = "exported", _("exported")
+    DELETED = "deleted", _("deleted")
+    CHANGED = "changed", _("changed")
+    ERASED = "erased", _("personal data erased")
+
+
+class AuditEvent(models.Model):
+    """One entry of the audit log: who did what to which object, and when.
+
+    `object_repr` keeps the object's name as it was, so the entry still
+    reads well after the object is deleted. `actor` is empty for actions
+    taken by the system or a shell command run without a user.
+    """
+
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    action = models.CharField(_("action"), max_length=20, choices=AuditAction.choices)
+    object_type = models.CharField(_("object type"), max_length=100)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=300, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_event_object")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type} {self.object_repr}"
