@@ -18,9 +18,13 @@ def get_study_for_annotator(user, study_uuid) -> Study:
 def get_assignment_for_annotator(user, study: Study, assignment_uuid) -> Assignment:
     """Return `user`'s assignment with `assignment_uuid` in `study`, else raise Http404."""
     assignments = Assignment.objects.select_related(
-        "item__study", "item__prompt", "item__first_response", "item__second_response"
+        "item__prompt", "item__first_response", "item__second_response"
     ).filter(item__study=study, annotator=user)
-    return get_object_or_404(assignments, uuid=assignment_uuid)
+    assignment = get_object_or_404(assignments, uuid=assignment_uuid)
+    # The item's study is `study` (the filter requires it), so it is set here
+    # instead of being joined in again on every task page and submit.
+    assignment.item.study = study
+    return assignment
 
 
 def get_judgment_for_annotator(user, study: Study, judgment_uuid) -> Judgment:

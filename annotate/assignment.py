@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, models, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from annotate import gold
+from annotate import gold, lease_sql
 from annotate.errors import AnnotatorPaused, InvalidAnswer
 from annotate.models import (
     Assignment,
@@ -106,12 +106,15 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
         # click, two tabs) cannot both miss the current lease and lease two
         # items. NO KEY UPDATE still lets other transactions insert rows that
         # reference the user, such as a judgment submitted meanwhile.
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=annotator.pk).first()
-        if gold.is_paused(study, annotator):
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=annotator.pk).values_list("pk").first()
+        # Read only after the lock is granted: on PostgreSQL a statement sees
+        # the rows committed before it started, so the lock query itself
+        # could miss a lease that the request it waited for has just made.
+        paused, current_pk = lease_sql.annotator_state(study, annotator.pk, now)
+        if paused:
             raise AnnotatorPaused(_("Your work on this study is paused. Please contact the study manager."))
-        current = _current_lease(study, annotator, now)
-        if current is not None:
-            return current
+        if current_pk is not None:
+            return Assignment.objects.get(pk=current_pk)
 
         passed_over = []
         while True:
@@ -132,36 +135,31 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
     # row lock. A picker then holds no item lock while it waits for another,
     # so two pickers cannot deadlock on item rows.
     with transaction.atomic():
-        item = _pick_item(study, annotator, now, passed_over, skip_locked=True)
+        # skip_locked: a concurrent picker moves on to the next item instead
+        # of waiting for this one.
+        item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=True)
         if item is None:
             # Either nothing is left, or concurrent pickers hold every
             # candidate for a moment. Wait for the best one instead of
             # reporting "nothing left" while items still have room.
-            item = _pick_item(study, annotator, now, passed_over, skip_locked=False)
+            item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=False)
         if item is None:
             return None
         # PostgreSQL: the pick query read its loads before this row lock was
-        # granted, so a lease committed in between is only seen now.
-        if _item_load(item, annotator, now) >= study.overlap:
-            raise _ItemFull(item.pk)
+        # granted, so a lease committed in between is only seen now. A
+        # database without row locks (SQLite) needs no second look: its
+        # IMMEDIATE transaction holds the write lock from the start, so no
+        # lease can be committed between the pick and this point.
+        if connection.features.has_select_for_update:
+            if lease_sql.item_load(item.pk, annotator.pk, now) >= study.overlap:
+                raise _ItemFull(item.pk)
         # Gold is drawn only once a regular item is found, so nobody gets
         # gold items after their last regular task.
         if gold.draw_gold(study):
-            item = gold.pick_gold_item(study, annotator) or item
-        return _lease(item, annotator, study, now)
-
-
-def _current_lease(study, annotator, now) -> Assignment | None:
-    return (
-        Assignment.objects.filter(
-            item__study=study,
-            annotator=annotator,
-            status=AssignmentStatus.LEASED,
-            expires_at__gt=now,
-        )
-        .order_by("-leased_at")
-        .first()
-    )
+            gold_item = gold.pick_gold_item(study, annotator)
+            if gold_item is not None:
+                return _lease(gold_item, annotator, study, now, has_own_assignment=None)
+        return _lease(item, annotator, study, now, has_own_assignment=item.own_expired)
 
 
 def _judgment_count(item_ref) -> Coalesce:
@@ -175,51 +173,17 @@ def _judgment_count(item_ref) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def _load_expression(annotator, now) -> Coalesce:
-    """Build the SQL for an item's load as seen by `annotator` at `now`."""
-    leased = (
-        Assignment.objects.filter(item=OuterRef("pk"), status=AssignmentStatus.LEASED, expires_at__gt=now)
-        .exclude(annotator=annotator)
-        .order_by()
-        .values("item")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return _judgment_count(OuterRef("pk")) + Coalesce(Subquery(leased, output_field=IntegerField()), Value(0))
+def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assignment:
+    """Lease `item` to the annotator: renew their expired lease on it, or create an assignment.
 
-
-def _pick_item(study, annotator, now, passed_over, skip_locked) -> Item | None:
-    # A skipped item is never offered to the same annotator again.
-    finished = Assignment.objects.filter(
-        item=OuterRef("pk"),
-        annotator=annotator,
-        status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED],
-    )
-    # Any other assignment of theirs left at this point is an expired lease.
-    own_expired = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    candidates = (
-        Item.objects.filter(study=study, is_gold=False)
-        .exclude(pk__in=passed_over)
-        .annotate(load=_load_expression(annotator, now), own_expired=Exists(own_expired))
-        .filter(~Exists(finished), load__lt=study.overlap)
-        .order_by(F("own_expired").desc(), F("load").desc(), "sort_key", "pk")
-    )
-    # skip_locked: a concurrent picker moves on to the next item instead of
-    # waiting for this one. SQLite ignores select_for_update.
-    return candidates.select_for_update(skip_locked=skip_locked).first()
-
-
-def _item_load(item, annotator, now) -> int:
-    return (
-        Item.objects.filter(pk=item.pk)
-        .annotate(load=_load_expression(annotator, now))
-        .values_list("load", flat=True)[0]
-    )
-
-
-def _lease(item, annotator, study, now) -> Assignment:
+    `has_own_assignment` says whether they hold an (expired) assignment of
+    the item, as the pick query found out; None looks it up. Passing it on
+    saves a query on every new lease.
+    """
     expires_at = now + study.lease_duration
-    assignment = Assignment.objects.filter(item=item, annotator=annotator).first()
+    assignment = None
+    if has_own_assignment is not False:
+        assignment = Assignment.objects.filter(item=item, annotator=annotator).first()
     if assignment is not None:
         # Renew the annotator's own expired lease on the same row, keeping
         # the left/right order they saw before.
@@ -251,6 +215,7 @@ def submit_judgment(
     rationale: str = "",
     time_on_task: float | None = None,
     now: datetime | None = None,
+    criteria: list[Criterion] | None = None,
 ) -> Judgment:
     """Store the annotator's judgment for `assignment` and return it.
 
@@ -263,11 +228,13 @@ def submit_judgment(
     overlap of non-surplus judgments. `time_on_task` falls back to the time
     since the lease began when missing or unusable (see parse_time_on_task).
     Raises InvalidAnswer, naming the criterion, when an answer is missing or
-    out of range.
+    out of range. `criteria` are the study's criteria when the caller has
+    already fetched them (the submit view has, for its form).
     """
     now = now or timezone.now()
     study = assignment.item.study
-    criteria = list(study.criteria.all())
+    if criteria is None:
+        criteria = list(study.criteria.all())
     cleaned = validate_answers(study, criteria, answers)
     seconds = _time_on_task(time_on_task, assignment, now)
 
@@ -364,12 +331,18 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
     # The item lock serialises submits on one item, so two late submits
     # cannot both see room left under the overlap.
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
-    existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
-    if existing is not None:
+    # One query for both checks, made after the lock: a judgment of this
+    # assignment is always on this item.
+    counts = Judgment.objects.filter(item=item).aggregate(
+        counted=Count("pk", filter=Q(is_surplus=False)),
+        already_stored=Count("pk", filter=Q(assignment_id=assignment.pk)),
+    )
+    if counts["already_stored"]:
+        existing = Judgment.objects.get(assignment_id=assignment.pk)
         logger.info("Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid)
         return existing
 
-    counted = Judgment.objects.filter(item=item, is_surplus=False).count()
+    counted = counts["counted"]
     judgment = Judgment.objects.create(
         assignment=assignment,
         item=item,
@@ -420,18 +393,17 @@ def annotator_progress(study: Study, annotator) -> Progress:
     `left` counts items they have neither judged nor skipped that still want
     judgments; it ignores leases others hold, so it can exceed what they will get.
     """
-    done = Judgment.objects.filter(item__study=study, annotator=annotator).count()
-    judged_by_annotator = Judgment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    skipped_by_annotator = Assignment.objects.filter(
-        item=OuterRef("pk"), annotator=annotator, status=AssignmentStatus.SKIPPED
-    )
-    left = (
-        Item.objects.filter(study=study, is_gold=False)
-        .annotate(judged=_judgment_count(OuterRef("pk")))
-        .filter(~Exists(judged_by_annotator), ~Exists(skipped_by_annotator), judged__lt=study.overlap)
-        .count()
-    )
-    return Progress(done=done, left=left)
+    counts = lease_sql.study_counts(study, annotator.pk)
+    return Progress(done=counts.done, left=counts.left)
+
+
+def task_page_counts(study: Study, annotator) -> lease_sql.StudyCounts:
+    """Count what the task page shows: the annotator's progress, the study's items left and their last judgment.
+
+    One query (annotate.lease_sql.study_counts) instead of four, because
+    every task page view runs it.
+    """
+    return lease_sql.study_counts(study, annotator.pk)
 
 
 def items_left_in_study(study: Study) -> int:

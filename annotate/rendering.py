@@ -13,6 +13,9 @@ parser's limit is shown whole as preformatted plain text, because
 markdown-it drops every block below that limit.
 """
 
+import threading
+from collections import OrderedDict
+
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
@@ -187,6 +190,70 @@ def render_markdown(text) -> str:
     code_length = sum(len(token.content) for token in tokens if token.type == "fence")
     options = _PARSER.options if code_length <= _MAX_HIGHLIGHTED_CHARACTERS else _PLAIN_OPTIONS
     return sanitize_html(_PARSER.renderer.render(tokens, options, env))
+
+
+class RenderCache:
+    """A least-recently-used map from Markdown text to its sanitised HTML, bounded by the characters it holds.
+
+    Keys are the texts themselves, so an edited response or prompt is a new
+    key and never gets the old HTML; the stale entry just ages out. An entry
+    counts its text and its HTML toward `max_characters`, and a text whose
+    entry alone would take more than a sixteenth of the budget is not kept,
+    so one huge answer cannot flush everything else. Safe to share between
+    the threads of one process.
+    """
+
+    def __init__(self, max_characters: int):
+        self.max_characters = max_characters
+        self.characters = 0
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str) -> str | None:
+        """Return the HTML stored for `text`, or None; a hit becomes the most recently used entry."""
+        with self._lock:
+            html = self._entries.get(text)
+            if html is not None:
+                self._entries.move_to_end(text)
+            return html
+
+    def put(self, text: str, html: str) -> None:
+        """Store `html` for `text`, evicting the least recently used entries to stay within the budget."""
+        size = len(text) + len(html)
+        if size > self.max_characters // 16:
+            return
+        with self._lock:
+            if text in self._entries:
+                return
+            self._entries[text] = html
+            self.characters += size
+            while self.characters > self.max_characters:
+                old_text, old_html = self._entries.popitem(last=False)
+                self.characters -= len(old_text) + len(old_html)
+
+
+# Every task page renders the prompt, both answers and the study's
+# instructions, and the same texts come back on many pages: one prompt sits
+# in several items, and each item goes to `overlap` annotators in a row.
+# Rendering a 700-character answer with a highlighted code block takes about
+# 0.7 ms of CPU (0.3 ms without code) on the machine in docs/benchmarks.md.
+# Two million characters is a few megabytes per web process.
+_render_cache = RenderCache(max_characters=2_000_000)
+
+
+def render_markdown_cached(text) -> str:
+    """Return render_markdown(text), reusing the HTML of an earlier call with the same text in this process."""
+    if text is None or text == "":
+        return ""
+    text = str(text)
+    html = _render_cache.get(text)
+    if html is None:
+        html = render_markdown(text)
+        _render_cache.put(text, html)
+    return html
 
 
 def _exceeds_max_nesting(tokens) -> bool:

@@ -16,7 +16,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotate.access import get_assignment_for_annotator, get_judgment_for_annotator, get_study_for_annotator
-from annotate.assignment import Progress, annotator_progress, items_left_in_study, next_assignment, submit_judgment
+from annotate.assignment import (
+    Progress,
+    annotator_progress,
+    next_assignment,
+    submit_judgment,
+    task_page_counts,
+)
 from annotate.content_warnings import content_warning_for
 from annotate.errors import AnnotatorPaused, InvalidAnswer, RevisionRejected, SkipRejected
 from annotate.forms import JudgmentForm, SkipForm, initial_judgment_data
@@ -27,6 +33,9 @@ from annotate.skipping import skip_assignment
 # Query parameter of the task page that shows an item's content after its
 # content warning.
 SHOW_CONTENT_PARAMETER = "show"
+
+# Default of _render_task's `warning`: None is a real value there (no warning).
+_NOT_LOOKED_UP = object()
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ def task(request, study_uuid, assignment_uuid):
         return render(request, "annotate/content_warning.html", context)
 
     form = JudgmentForm(study, list(study.criteria.all()))
-    return _render_task(request, study, assignment, form)
+    return _render_task(request, study, assignment, form, warning=warning)
 
 
 @login_required
@@ -138,7 +147,8 @@ def task(request, study_uuid, assignment_uuid):
 def submit(request, study_uuid, assignment_uuid):
     study = get_study_for_annotator(request.user, study_uuid)
     assignment = get_assignment_for_annotator(request.user, study, assignment_uuid)
-    form = JudgmentForm(study, list(study.criteria.all()), request.POST)
+    criteria = list(study.criteria.all())
+    form = JudgmentForm(study, criteria, request.POST)
     if not form.is_valid():
         return _render_task(request, study, assignment, form)
 
@@ -148,6 +158,7 @@ def submit(request, study_uuid, assignment_uuid):
             form.answers(),
             rationale=form.cleaned_data["rationale"],
             time_on_task=form.cleaned_data["time_on_task"],
+            criteria=criteria,
         )
     except InvalidAnswer as error:
         form.add_error(None, str(error))
@@ -159,9 +170,15 @@ def submit(request, study_uuid, assignment_uuid):
     return redirect("annotate:next_task", study_uuid=study.uuid)
 
 
-def _render_task(request, study, assignment, form, revision=None):
-    """Render the task page: a new judgment of `assignment`, or a change of the judgment `revision`."""
-    warning = content_warning_for(assignment.item)
+def _render_task(request, study, assignment, form, revision=None, warning=_NOT_LOOKED_UP):
+    """Render the task page: a new judgment of `assignment`, or a change of the judgment `revision`.
+
+    `warning` is the item's content warning (or None) when the caller has
+    looked it up already, which saves a query.
+    """
+    if warning is _NOT_LOOKED_UP:
+        warning = content_warning_for(assignment.item)
+    counts = task_page_counts(study, request.user)
     context = {
         "study": study,
         "assignment": assignment,
@@ -169,8 +186,8 @@ def _render_task(request, study, assignment, form, revision=None):
         "is_pairwise": study.kind == StudyKind.PAIRWISE,
         "prompt": assignment.item.prompt,
         "turns": _turns(assignment),
-        "progress": annotator_progress(study, request.user),
-        "items_left_in_study": items_left_in_study(study),
+        "progress": Progress(done=counts.done, left=counts.left),
+        "items_left_in_study": counts.items_left,
         "score_keys": _score_keys(form),
         "warning": warning,
         "revision": revision,
@@ -187,7 +204,7 @@ def _render_task(request, study, assignment, form, revision=None):
             "annotate:skip", kwargs={"study_uuid": study.uuid, "assignment_uuid": assignment.uuid}
         )
         if study.status == StudyStatus.OPEN:
-            context["last_judgment"] = last_judgment(study, request.user)
+            context["last_judgment_uuid"] = counts.last_judgment_uuid
     else:
         kwargs = {"study_uuid": study.uuid, "judgment_uuid": revision.uuid}
         context["form_action"] = reverse("annotate:submit_revision", kwargs=kwargs)

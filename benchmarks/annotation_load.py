@@ -1,9 +1,12 @@
 """Drive simulated annotators through humeval's real annotation path and measure it.
 
 Each simulated annotator keeps one HTTP/1.1 keep-alive connection to a server
-this script starts on 127.0.0.1, logs in once, then runs cycles of: open the
-next task (GET next, follow the redirect to the task page) and post the task's
-form. Two set-ups:
+this script starts on 127.0.0.1 and logs in once. It opens the study from the
+home page through the study's instructions page, as a newcomer does, then runs
+cycles of: open the next task (GET next, follow the redirect to the task page)
+and post the task's form. The study has Markdown instructions and its answers are
+Markdown of about 700 to 1,200 characters, some with a code block, so pages
+cost what real ones do. Two set-ups:
 
 - production: gunicorn (gthread workers) against PostgreSQL (DATABASE_URL);
 - embedded: `manage.py runserver` against SQLite, as `make demo` runs it.
@@ -78,17 +81,18 @@ def server_env(args, data_dir: Path) -> dict:
         PYTHONPATH=str(ROOT),
     )
     if args.setup == "production":
-        env["DATABASE_URL"] = bench_database_url(args.database_url)
+        env["DATABASE_URL"] = bench_database_url(args.database_url, args.bench_database)
     return env
 
 
-def bench_database_url(url: str) -> str:
-    """Return `url` with its database name replaced by the benchmark's own."""
+def bench_database_url(url: str, name: str) -> str:
+    """Return `url` with its database name replaced by `name`, the benchmark's own."""
     parts = urlsplit(url)
-    return parts._replace(path="/humeval_load_bench").geturl()
+    return parts._replace(path=f"/{name}").geturl()
 
 
-def recreate_postgres_database(url: str) -> None:
+def run_on_postgres_server(url: str, *statements: str) -> None:
+    """Run `statements` in the maintenance database of the server that `url` names."""
     import psycopg2
 
     parts = urlsplit(url)
@@ -102,8 +106,8 @@ def recreate_postgres_database(url: str) -> None:
     )
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute("DROP DATABASE IF EXISTS humeval_load_bench")
-        cursor.execute("CREATE DATABASE humeval_load_bench")
+        for statement in statements:
+            cursor.execute(statement)
     connection.close()
 
 
@@ -131,7 +135,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(args, env, port) -> subprocess.Popen:
+def start_server(args, env, port, log_path: Path) -> subprocess.Popen:
+    """Start the server on `port`, its output going to `log_path`, and wait until it listens.
+
+    The output goes to a file, not a pipe: runserver logs every request, and
+    an unread pipe fills up after 64 KB, which blocks every server thread at
+    its next log line.
+    """
     if args.setup == "production":
         command = [
             sys.executable,
@@ -153,11 +163,12 @@ def start_server(args, env, port) -> subprocess.Popen:
         ]
     else:
         command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"The server stopped at start-up:\n{process.stderr.read().decode()[-3000:]}")
+            raise SystemExit(f"The server stopped at start-up:\n{log_path.read_text(errors='replace')[-3000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return process
@@ -178,6 +189,50 @@ def django_setup():
     import django
 
     django.setup()
+
+
+INSTRUCTIONS = """Read the prompt, then both answers in full.
+
+- Choose the answer that is **more helpful and more accurate**.
+- Pick *Tie* when they are about equally good, and *Both are bad* when neither helps.
+- Ignore length: a short right answer beats a long wrong one.
+
+Use the rationale box for anything unusual, such as an answer in the wrong language."""
+
+_TOPICS = ["recursion", "hash tables", "photosynthesis", "compound interest", "the water cycle", "binary search"]
+_CODE = {
+    "python": "def search(items, target):\n    low, high = 0, len(items) - 1\n    while low <= high:\n"
+    "        middle = (low + high) // 2\n        if items[middle] == target:\n            return middle\n"
+    "        if items[middle] < target:\n            low = middle + 1\n        else:\n            high = middle - 1\n"
+    "    return -1\n",
+    "javascript": "function total(prices) {\n  return prices.reduce((sum, price) => sum + price, 0);\n}\n",
+}
+
+
+def answer_text(rng: random.Random, chinese: bool) -> str:
+    """Return a model-like Markdown answer of about 700 to 1,200 characters: paragraphs, a list, sometimes code.
+
+    Real answers cost more to render than plain sentences (lists, emphasis,
+    highlighted code), so the task page is measured with text like theirs.
+    """
+    topic = rng.choice(_TOPICS)
+    steps = rng.randint(3, 5)
+    parts = [
+        f"Here is a short explanation of **{topic}**, with the main points first.",
+        "\n".join(
+            f"{number}. Step {number} of {steps}: look at *{topic}* from one more side and note what changes."
+            for number in range(1, steps + 1)
+        ),
+        "Some points to keep in mind:\n\n- It is easier with a small example.\n"
+        "- The `edge cases` matter more than the average case.\n- Check the result against a second method.",
+    ]
+    if rng.random() < 0.4:
+        language = rng.choice(sorted(_CODE))
+        parts.append(f"```{language}\n{_CODE[language]}```")
+    parts.append(f"In short, {topic} is simpler than it first looks once you try it by hand.")
+    if chinese:
+        parts.append("总之，先用一个小例子试一试，再检查结果。")
+    return "\n\n".join(parts)
 
 
 def seed(annotators: int, items_wanted: int, preload: int, overlap: int) -> dict:
@@ -217,13 +272,17 @@ def seed(annotators: int, items_wanted: int, preload: int, overlap: int) -> dict
         for number in range(systems):
             model = LanguageModel.objects.create(name=f"Load model {number}", source="/nonexistent")
             runs.append(GenerationRun.objects.create(model=model, prompt_set=prompt_set, status="completed"))
+        text_rng = random.Random(3)
+        chinese_prompts = set(
+            Prompt.objects.filter(prompt_set=prompt_set, language="zh-Hans").values_list("pk", flat=True)
+        )
         for run in runs:
             Response.objects.bulk_create(
                 [
                     Response(
                         run=run,
                         prompt_id=prompt_id,
-                        text=f"An answer of about a paragraph from system {run.pk} to prompt {prompt_id}. " * 4,
+                        text=answer_text(text_rng, prompt_id in chinese_prompts),
                         token_count=60,
                         finish_reason="stop",
                         latency_seconds=0.5,
@@ -232,7 +291,9 @@ def seed(annotators: int, items_wanted: int, preload: int, overlap: int) -> dict
                 ],
                 batch_size=batch,
             )
-        study = Study.objects.create(name=STUDY_NAME, kind="pairwise", prompt_set=prompt_set, overlap=overlap)
+        study = Study.objects.create(
+            name=STUDY_NAME, kind="pairwise", prompt_set=prompt_set, overlap=overlap, instructions=INSTRUCTIONS
+        )
         study.systems.set(runs)
         Criterion.objects.create(study=study, name="overall", question="Which answer is better overall?")
     open_study(study)
@@ -483,6 +544,17 @@ class Annotator:
         if reply.status != 302:
             raise HttpError(f"log in of {self.username} answered {reply.status}")
 
+        # As in a browser: the home page lists the study, and its Start link
+        # leads a newcomer through the study's instructions page, whose Start
+        # button opens the next-task address that every cycle begins with.
+        home = await self.connection.request("GET", "/")
+        start = re.search(rf'href="(/studies/{self.study}/[^"]*)"', home.body)
+        if home.status != 200 or start is None:
+            raise HttpError(f"home page of {self.username} returned status {home.status} without a link to the study")
+        page = await self.connection.request("GET", start.group(1))
+        if page.status != 200 and page.status != 302:
+            raise HttpError(f"{start.group(1)} returned status {page.status}")
+
     async def cycle(self) -> bool:
         """Open the next task and submit it; return False when nothing is left."""
         started = time.perf_counter()
@@ -654,12 +726,21 @@ def main():
     if args.setup == "production" and not args.database_url.startswith("postgres"):
         raise SystemExit("The production set-up needs DATABASE_URL (or --database-url) naming a PostgreSQL server.")
 
+    # A database of its own per run, so two runs at once (a test suite beside
+    # a measurement) never drop each other's database.
+    args.bench_database = f"humeval_load_bench_{os.getpid()}"
     data_dir = Path(tempfile.mkdtemp(prefix="humeval-load-"))
     server = None
+    created_database = False
     try:
         env = server_env(args, data_dir)
         if args.setup == "production":
-            recreate_postgres_database(args.database_url)
+            run_on_postgres_server(
+                args.database_url,
+                f"DROP DATABASE IF EXISTS {args.bench_database}",
+                f"CREATE DATABASE {args.bench_database}",
+            )
+            created_database = True
         run_manage(env, "migrate", "--noinput")
         run_manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         planned = args.annotators * args.cycles if not args.rate else int(args.rate * args.duration * 1.5) + 100
@@ -668,7 +749,7 @@ def main():
             env, "--inside", "seed", str(args.annotators), str(items_wanted), str(args.preload), str(args.overlap)
         )
         port = free_port()
-        server = start_server(args, env, port)
+        server = start_server(args, env, port, data_dir / "server.log")
         stats, elapsed, login_seconds = asyncio.run(drive(args, port, seeded["study"]))
         acknowledged = data_dir / "acknowledged.json"
         acknowledged.write_text(json.dumps(stats.acknowledged))
@@ -683,6 +764,8 @@ def main():
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if created_database:
+            run_on_postgres_server(args.database_url, f"DROP DATABASE IF EXISTS {args.bench_database} WITH (FORCE)")
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

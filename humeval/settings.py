@@ -90,7 +90,15 @@ else:
             "NAME": DATA_DIR / "humeval.sqlite3",
             # Writers wait for the lock instead of failing at once; the
             # annotator's submit and the demo's generation share the file.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # WAL journal: reads go on while a transaction writes, and a
+            # commit does not wait for readers to finish, as it must in the
+            # default rollback journal. synchronous stays FULL (SQLite's
+            # default), so a committed judgment survives a power cut too.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
             # Tests use a file too, not Django's default shared in-memory
             # database: there, a write that meets another connection's lock
             # fails at once instead of waiting, so tests of background
