@@ -23,8 +23,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -32,6 +31,7 @@ from django.utils.translation import gettext_lazy
 from annotate import gold, lease_sql
 from annotate.errors import AnnotatorPaused, InvalidAnswer
 from annotate.models import (
+    AnnotatorStatus,
     Assignment,
     AssignmentStatus,
     Criterion,
@@ -86,8 +86,10 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
        nor skipped and whose load is below the overlap. An item whose lease
        of theirs expired is a candidate too, and comes first: they may still
        have its page open.
-    3. Among the rest, the highest load (closest to completion) comes first,
-       then `sort_key`.
+    3. Among the rest, the most counted judgments (closest to completion)
+       come first, then `sort_key`. Counted judgments leave out surplus ones
+       and those of annotators excluded from the study
+       (annotate.judgment_count), so an exclusion reopens their items.
     4. The chosen item is locked and its load counted again before leasing.
        When a concurrent lease has filled it meanwhile, the item is passed
        over and its lock released.
@@ -160,17 +162,6 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
             if gold_item is not None:
                 return _lease(gold_item, annotator, study, now, has_own_assignment=None)
         return _lease(item, annotator, study, now, has_own_assignment=item.own_expired)
-
-
-def _judgment_count(item_ref) -> Coalesce:
-    counted = (
-        Judgment.objects.filter(item=item_ref, is_surplus=False)
-        .order_by()
-        .values("item")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assignment:
@@ -329,20 +320,16 @@ def _time_on_task(reported, assignment, now) -> float:
 
 def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) -> Judgment:
     # The item lock serialises submits on one item, so two late submits
-    # cannot both see room left under the overlap.
+    # cannot both see room left under the overlap, and the item's counter
+    # of judgments stays exact.
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
-    # One query for both checks, made after the lock: a judgment of this
-    # assignment is always on this item.
-    counts = Judgment.objects.filter(item=item).aggregate(
-        counted=Count("pk", filter=Q(is_surplus=False)),
-        already_stored=Count("pk", filter=Q(assignment_id=assignment.pk)),
-    )
-    if counts["already_stored"]:
-        existing = Judgment.objects.get(assignment_id=assignment.pk)
+    existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
+    if existing is not None:
         logger.info("Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid)
         return existing
 
-    counted = counts["counted"]
+    # Gold items sit outside the overlap, so their judgments are never surplus.
+    is_surplus = not item.is_gold and item.counted_judgments >= study.overlap
     judgment = Judgment.objects.create(
         assignment=assignment,
         item=item,
@@ -350,9 +337,13 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         first_on_left=assignment.first_on_left,
         rationale=rationale.strip(),
         time_on_task_seconds=seconds,
-        # Gold items sit outside the overlap, so their judgments are never surplus.
-        is_surplus=not item.is_gold and counted >= study.overlap,
+        is_surplus=is_surplus,
     )
+    excluded = AnnotatorStatus.objects.filter(
+        study=study, annotator_id=assignment.annotator_id, is_excluded=True
+    ).exists()
+    if not is_surplus and not excluded:
+        Item.objects.filter(pk=item.pk).update(counted_judgments=F("counted_judgments") + 1)
     screen_order = assignment.shown_answers()
     CriterionAnswer.objects.bulk_create(
         [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
@@ -411,9 +402,4 @@ def items_left_in_study(study: Study) -> int:
 
     Gold items sit outside the overlap count, so they are left out.
     """
-    return (
-        Item.objects.filter(study=study, is_gold=False)
-        .annotate(judged=_judgment_count(OuterRef("pk")))
-        .filter(judged__lt=study.overlap)
-        .count()
-    )
+    return Item.objects.filter(study=study, is_gold=False, counted_judgments__lt=study.overlap).count()

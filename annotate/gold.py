@@ -37,6 +37,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from annotate.errors import InvalidGold
+from annotate.judgment_count import recount
 from annotate.models import (
     AnnotatorStatus,
     AssignmentStatus,
@@ -117,6 +118,7 @@ def mark_gold(
             locked.gold_min_score, locked.gold_max_score = min_score, max_score
         locked.save(update_fields=["is_gold", "gold_outcome", "gold_winner", "gold_min_score", "gold_max_score"])
         rescored = _rescore(locked)
+        recount(Item.objects.filter(pk=locked.pk))
 
     logger.info("Marked item %s of study %s gold; rescored %d judgments", locked.uuid, study.uuid, rescored)
     return locked
@@ -147,6 +149,7 @@ def unmark_gold(item: Item) -> Item:
             judgment.gold_correct = None
             judgment.is_surplus = position >= locked.study.overlap
         Judgment.objects.bulk_update(judgments, ["gold_correct", "is_surplus"])
+        recount(Item.objects.filter(pk=locked.pk))
 
     logger.info("Item %s of study %s is no longer gold", locked.uuid, locked.study.uuid)
     return locked
@@ -422,11 +425,16 @@ def set_excluded(study: Study, annotator_id: int, excluded: bool) -> AnnotatorSt
     """Exclude the annotator's judgments in `study` from the reports, or include them again.
 
     Nothing is deleted: the judgments stay stored, and reports can include
-    them on request.
+    them on request. An excluded annotator's judgments stop counting toward
+    the overlap, so their items are offered to other annotators again until
+    they have enough judgments the reports use.
     """
-    status, _created = AnnotatorStatus.objects.get_or_create(study=study, annotator_id=annotator_id)
-    status.is_excluded = excluded
-    status.save(update_fields=["is_excluded", "updated_at"])
+    with transaction.atomic():
+        status, _created = AnnotatorStatus.objects.get_or_create(study=study, annotator_id=annotator_id)
+        status.is_excluded = excluded
+        status.save(update_fields=["is_excluded", "updated_at"])
+        judged = Judgment.objects.filter(item__study=study, annotator_id=annotator_id).values("item_id")
+        recount(Item.objects.filter(study=study, pk__in=judged))
     logger.info("Annotator %s in study %s: excluded=%s", annotator_id, study.uuid, excluded)
     return status
 

@@ -4,8 +4,9 @@ Django's ORM spends more CPU building these queries, with their correlated
 subqueries, than the database spends running them. Compiling the pick query
 took about 3 ms of CPU, and running it on a study of 500 items well under
 1 ms (figures and machine in docs/benchmarks.md, "Annotation load"). Each
-function returns what the ORM query it replaced returned, and tests/annotate
-covers them on SQLite and PostgreSQL.
+query reads the items' counted judgments (annotate.judgment_count) instead
+of counting judgments, and tests/annotate covers them on SQLite and
+PostgreSQL.
 
 The SQL runs unchanged on both databases. Booleans are compared with
 parameters, because SQLite stores them as 0 and 1; datetimes go through the
@@ -25,69 +26,80 @@ _ASSIGNMENT = Assignment._meta.db_table
 _JUDGMENT = Judgment._meta.db_table
 _ANNOTATOR_STATUS = AnnotatorStatus._meta.db_table
 
-# An item's load as counted for one annotator: its non-surplus judgments plus
-# the unexpired leases that other annotators hold on it. The outer query
-# names the item `item`. Parameters: see _load_parameters.
-_LOAD = f"""(
-    (SELECT COUNT(*) FROM {_JUDGMENT} judged
-      WHERE judged.item_id = item.id AND judged.is_surplus = %s)
-  + (SELECT COUNT(*) FROM {_ASSIGNMENT} leased
+# Unexpired leases that annotators other than the picker hold on the item
+# named `item`. Parameters: see _lease_parameters.
+_OTHERS_LEASES = f"""(SELECT COUNT(*) FROM {_ASSIGNMENT} leased
       WHERE leased.item_id = item.id AND leased.status = %s
-        AND leased.expires_at > %s AND leased.annotator_id <> %s)
-)"""
+        AND leased.expires_at > %s AND leased.annotator_id <> %s)"""
 
-# The candidates for a new lease, best first (see
-# annotate.assignment.next_assignment): items of the study that the
-# annotator has neither submitted nor skipped and whose load is below the
-# overlap. An item whose lease of theirs expired comes first, then the
-# highest load, then sort_key. Any assignment of theirs on a candidate is an
-# expired lease: the caller has returned an unexpired one already, and the
-# query leaves out submitted and skipped ones. `own_expired` is true when
-# such an assignment exists, so the caller need not look for one.
-_PICK = f"""
-SELECT item.*,
-       EXISTS (SELECT 1 FROM {_ASSIGNMENT} own
-                WHERE own.item_id = item.id AND own.annotator_id = %s) AS own_expired,
-       {_LOAD} AS item_load
+# An item's load as counted for one annotator: its counted judgments (kept
+# in the item row, see annotate.judgment_count) plus the unexpired leases
+# that others hold on it.
+_LOAD = f"(item.counted_judgments + {_OTHERS_LEASES})"
+
+# The annotator's expired lease on a regular item that still has room, if
+# any: that item comes before every other (see
+# annotate.assignment.next_assignment). Any lease of theirs in the study is
+# expired at this point, because the caller has returned an unexpired one.
+_PICK_OWN_EXPIRED = f"""
+SELECT item.*
   FROM {_ITEM} item
- WHERE item.study_id = %s AND item.is_gold = %s
-   AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} finished
-                    WHERE finished.item_id = item.id AND finished.annotator_id = %s
-                      AND finished.status IN (%s, %s))
+  JOIN {_ASSIGNMENT} own ON own.item_id = item.id
+ WHERE own.annotator_id = %s AND own.status = %s
+   AND item.study_id = %s AND item.is_gold = %s
    AND {_LOAD} < %s
    {{passed_over}}
- ORDER BY own_expired DESC, item_load DESC, item.sort_key, item.id
+ ORDER BY item.counted_judgments DESC, item.sort_key, item.id
+ LIMIT 1
+ {{lock}}
+"""
+
+# The best item the annotator holds no assignment on: the most counted
+# judgments below the overlap first (closest to completion), then sort_key.
+# The index item_pick_order has this order, so the database walks it from
+# the first item with room and stops at the first that qualifies, instead
+# of counting every item's judgments and sorting them.
+_PICK_NEW = f"""
+SELECT item.*
+  FROM {_ITEM} item
+ WHERE item.study_id = %s AND item.is_gold = %s AND item.counted_judgments < %s
+   AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} own
+                    WHERE own.item_id = item.id AND own.annotator_id = %s)
+   AND {_LOAD} < %s
+   {{passed_over}}
+ ORDER BY item.counted_judgments DESC, item.sort_key, item.id
  LIMIT 1
  {{lock}}
 """
 
 _ITEM_LOAD = f"SELECT {_LOAD} FROM {_ITEM} item WHERE item.id = %s"
 
-# Per item of the study: whether the annotator judged it, whether they
-# skipped it, and whether it still wants judgments (a regular item below
-# the overlap). The outer query counts them, and adds the UUID of the
-# annotator's latest judgment in the study.
+# What the task page counts for one annotator (see StudyCounts), in one
+# statement of independent counts, each served by an index: the
+# annotator's judgments, the regular items with room, those of them the
+# annotator has finished (judged or skipped), the gold items and the gold
+# items they have finished; and their latest judgment.
 _STUDY_COUNTS = f"""
-SELECT COUNT(*) FILTER (WHERE judged_by_annotator),
-       COUNT(*) FILTER (WHERE wants_judgments AND NOT judged_by_annotator AND NOT skipped_by_annotator),
-       COUNT(*) FILTER (WHERE wants_judgments),
-       (SELECT latest.uuid FROM {_JUDGMENT} latest
-          JOIN {_ITEM} latest_item ON latest_item.id = latest.item_id
-         WHERE latest_item.study_id = %s AND latest.annotator_id = %s
-         ORDER BY latest.created_at DESC, latest.id DESC
-         LIMIT 1)
-  FROM (
-    SELECT EXISTS (SELECT 1 FROM {_JUDGMENT} mine
-                    WHERE mine.item_id = item.id AND mine.annotator_id = %s) AS judged_by_annotator,
-           EXISTS (SELECT 1 FROM {_ASSIGNMENT} skipped
-                    WHERE skipped.item_id = item.id AND skipped.annotator_id = %s
-                      AND skipped.status = %s) AS skipped_by_annotator,
-           item.is_gold = %s
-             AND (SELECT COUNT(*) FROM {_JUDGMENT} judged
-                   WHERE judged.item_id = item.id AND judged.is_surplus = %s) < %s AS wants_judgments
-      FROM {_ITEM} item
-     WHERE item.study_id = %s
-  ) per_item
+SELECT
+  (SELECT COUNT(*) FROM {_JUDGMENT} mine
+     JOIN {_ITEM} item ON item.id = mine.item_id
+    WHERE item.study_id = %s AND mine.annotator_id = %s),
+  (SELECT COUNT(*) FROM {_ITEM} item
+    WHERE item.study_id = %s AND item.is_gold = %s AND item.counted_judgments < %s),
+  (SELECT COUNT(*) FROM {_ASSIGNMENT} finished
+     JOIN {_ITEM} item ON item.id = finished.item_id
+    WHERE item.study_id = %s AND finished.annotator_id = %s AND finished.status IN (%s, %s)
+      AND item.is_gold = %s AND item.counted_judgments < %s),
+  (SELECT COUNT(*) FROM {_ITEM} item WHERE item.study_id = %s AND item.is_gold = %s),
+  (SELECT COUNT(*) FROM {_ASSIGNMENT} finished
+     JOIN {_ITEM} item ON item.id = finished.item_id
+    WHERE item.study_id = %s AND finished.annotator_id = %s AND finished.status IN (%s, %s)
+      AND item.is_gold = %s),
+  (SELECT latest.uuid FROM {_JUDGMENT} latest
+     JOIN {_ITEM} item ON item.id = latest.item_id
+    WHERE item.study_id = %s AND latest.annotator_id = %s
+    ORDER BY latest.created_at DESC, latest.id DESC
+    LIMIT 1)
 """
 
 
@@ -103,43 +115,46 @@ SELECT EXISTS (SELECT 1 FROM {_ANNOTATOR_STATUS} status
 """
 
 
-def _load_parameters(annotator_id: int, now: datetime) -> list:
-    return [False, AssignmentStatus.LEASED, connection.ops.adapt_datetimefield_value(now), annotator_id]
+def _lease_parameters(annotator_id: int, now: datetime) -> list:
+    return [AssignmentStatus.LEASED, connection.ops.adapt_datetimefield_value(now), annotator_id]
 
 
 def pick_item(study: Study, annotator_id: int, now: datetime, passed_over: list[int], skip_locked: bool) -> Item | None:
     """Return the best item to lease to the annotator, locked on PostgreSQL, or None when there is none.
 
-    The item carries `own_expired` (True when the annotator holds an
-    expired lease on it) and `item_load`. `passed_over` lists item ids to
-    leave out. With `skip_locked`, an item another transaction has locked is
-    passed by; without it, the query waits for the lock. SQLite takes no row
-    locks: its IMMEDIATE transactions already hold the database's write lock.
+    A regular item whose lease of theirs expired comes first, if it still
+    has room: they may still have its page open. Then the regular item with
+    the most counted judgments below the overlap that they hold no
+    assignment on (a submitted or skipped one means they are done with it),
+    then sort_key. An item counts as having room while its counted
+    judgments plus the unexpired leases others hold stay below the overlap.
+
+    The item carries `own_expired` (True when it is the annotator's expired
+    lease). `passed_over` lists item ids to leave out. With `skip_locked`,
+    an item another transaction has locked is passed by; without it, the
+    query waits for the lock. SQLite takes no row locks: its IMMEDIATE
+    transactions already hold the database's write lock.
     """
-    load = _load_parameters(annotator_id, now)
-    parameters = [
-        annotator_id,
-        *load,
-        study.pk,
-        False,
-        annotator_id,
-        AssignmentStatus.SUBMITTED,
-        AssignmentStatus.SKIPPED,
-        *load,
-        study.overlap,
-    ]
     passed_over_sql = ""
     if passed_over:
         passed_over_sql = f"AND item.id NOT IN ({', '.join(['%s'] * len(passed_over))})"
-        parameters.extend(passed_over)
     lock_sql = ""
     if connection.features.has_select_for_update:
         lock_sql = "FOR UPDATE OF item SKIP LOCKED" if skip_locked else "FOR UPDATE OF item"
+    leases = _lease_parameters(annotator_id, now)
 
-    sql = _PICK.format(passed_over=passed_over_sql, lock=lock_sql)
-    item = next(iter(Item.objects.raw(sql, parameters)), None)
+    own_parameters = [annotator_id, AssignmentStatus.LEASED, study.pk, False, *leases, study.overlap, *passed_over]
+    sql = _PICK_OWN_EXPIRED.format(passed_over=passed_over_sql, lock=lock_sql)
+    item = next(iter(Item.objects.raw(sql, own_parameters)), None)
     if item is not None:
-        item.own_expired = bool(item.own_expired)
+        item.own_expired = True
+        return item
+
+    new_parameters = [study.pk, False, study.overlap, annotator_id, *leases, study.overlap, *passed_over]
+    sql = _PICK_NEW.format(passed_over=passed_over_sql, lock=lock_sql)
+    item = next(iter(Item.objects.raw(sql, new_parameters)), None)
+    if item is not None:
+        item.own_expired = False
     return item
 
 
@@ -161,9 +176,9 @@ def annotator_state(study: Study, annotator_id: int, now: datetime) -> tuple[boo
 
 
 def item_load(item_id: int, annotator_id: int, now: datetime) -> int:
-    """Return the item's load as counted for the annotator: non-surplus judgments plus others' unexpired leases."""
+    """Return the item's load as counted for the annotator: counted judgments plus others' unexpired leases."""
     with connection.cursor() as cursor:
-        cursor.execute(_ITEM_LOAD, [*_load_parameters(annotator_id, now), item_id])
+        cursor.execute(_ITEM_LOAD, [*_lease_parameters(annotator_id, now), item_id])
         return cursor.fetchone()[0]
 
 
@@ -172,8 +187,12 @@ class StudyCounts:
     """What the task page counts for one annotator in one study.
 
     `done` is the annotator's judgments in the study, gold ones included.
-    `left` counts the regular items below the overlap that they have
-    neither judged nor skipped; `items_left` counts every regular item below
+    `left` counts what they may still be given: the regular items with room
+    that they have neither judged nor skipped and, while there are such
+    items and the gold rate is above zero, the gold items they have neither
+    judged nor skipped. Gold counts
+    in both, so that a submit changes "done of total" the same way whether
+    the item was gold or not. `items_left` counts every regular item below
     the overlap. `last_judgment_uuid` is their latest judgment's UUID, or None.
     """
 
@@ -184,26 +203,25 @@ class StudyCounts:
 
 
 def study_counts(study: Study, annotator_id: int) -> StudyCounts:
-    """Count the annotator's work in `study` and the items left, in one pass over the study's items.
-
-    `done` counts the items the annotator judged, which equals their
-    judgments in the study because an annotator has at most one assignment,
-    so one judgment, per item.
-    """
+    """Count the annotator's work in `study` and the items left (see StudyCounts), in one query."""
+    finished = [AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED]
     parameters = [
-        study.pk,
-        annotator_id,
-        annotator_id,
-        annotator_id,
-        AssignmentStatus.SKIPPED,
-        False,
-        False,
-        study.overlap,
-        study.pk,
+        *(study.pk, annotator_id),
+        *(study.pk, False, study.overlap),
+        *(study.pk, annotator_id, *finished, False, study.overlap),
+        *(study.pk, True),
+        *(study.pk, annotator_id, *finished, True),
+        *(study.pk, annotator_id),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_STUDY_COUNTS, parameters)
-        done, left, items_left, last_uuid = cursor.fetchone()
+        done, items_left, regular_finished, gold_total, gold_finished, last_uuid = cursor.fetchone()
+    regular_left = items_left - regular_finished
+    # Gold is served only at a rate above zero and while regular work is
+    # left (annotate.assignment); otherwise the gold not yet given is not
+    # left either.
+    gold_left = gold_total - gold_finished if study.gold_rate > 0 and regular_left > 0 else 0
+    left = regular_left + gold_left
     # SQLite returns the UUID as 32 hex digits, psycopg2 as a string with dashes.
     if last_uuid is not None and not isinstance(last_uuid, uuid.UUID):
         last_uuid = uuid.UUID(last_uuid)

@@ -260,9 +260,6 @@ def task_data(assignment: Assignment, criteria: list[dict]) -> dict:
 
 
 def progress_data(study: Study, user) -> dict:
-    # NOTE: annotator_progress counts gold judgments in `done` but no gold
-    # item in `left`, so `total` grows by one after a gold task, as on the
-    # task page. Fixing it belongs in annotate.assignment.
     progress = annotator_progress(study, user)
     return {"done": progress.done, "left": progress.left, "total": progress.total}
 

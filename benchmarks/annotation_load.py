@@ -319,6 +319,7 @@ def _preload_judgments(study, count, overlap, password_hash):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from annotate.judgment_count import recount
     from annotate.models import Assignment, AssignmentStatus, CriterionAnswer, Item, Judgment
 
     User = get_user_model()
@@ -381,6 +382,9 @@ def _preload_judgments(study, count, overlap, password_hash):
                 answers.append(CriterionAnswer(judgment=judgment, criterion=criterion, outcome="tie"))
         CriterionAnswer.objects.bulk_create(answers)
         stored += len(judgments)
+    # The judgments went in without annotate.assignment, which keeps each
+    # item's counter of judgments; count them once for the whole study.
+    recount(Item.objects.filter(study=study))
 
 
 def verify(acknowledged_path: str) -> dict:
