@@ -319,6 +319,16 @@ def _time_on_task(reported, assignment, now) -> float:
 
 
 def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) -> Judgment:
+    # Whether the annotator is excluded decides whether the judgment counts
+    # toward the overlap. Their status row is locked before the item, in the
+    # order gold.set_excluded takes the two: an exclusion either waits for
+    # this submit and recounts its item, or is seen by it.
+    excluded = bool(
+        AnnotatorStatus.objects.select_for_update(no_key=True)
+        .filter(study=study, annotator_id=assignment.annotator_id)
+        .values_list("is_excluded", flat=True)
+        .first()
+    )
     # The item lock serialises submits on one item, so two late submits
     # cannot both see room left under the overlap, and the item's counter
     # of judgments stays exact.
@@ -339,9 +349,6 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         time_on_task_seconds=seconds,
         is_surplus=is_surplus,
     )
-    excluded = AnnotatorStatus.objects.filter(
-        study=study, annotator_id=assignment.annotator_id, is_excluded=True
-    ).exists()
     if not is_surplus and not excluded:
         Item.objects.filter(pk=item.pk).update(counted_judgments=F("counted_judgments") + 1)
     screen_order = assignment.shown_answers()

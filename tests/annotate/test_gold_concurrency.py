@@ -90,3 +90,59 @@ def test_concurrent_work_with_gold_mixed_in(monkeypatch):
     assert set(served) == set(pairs)
     assert not Assignment.objects.filter(status=AssignmentStatus.LEASED).exists()
     assert Judgment.objects.filter(item__in=checks, gold_correct__isnull=True).count() == 0
+
+
+@pytest.mark.timeout(120)
+def test_exclusions_during_concurrent_work_keep_counters_exact():
+    """A manager excludes and includes annotators while they work: every item's counter matches a fresh count.
+
+    Submits and exclusions both lock the annotator's status row before any
+    item, so they cannot deadlock; the race they guard against is narrow,
+    so this test would rarely catch its loss, but it does catch a deadlock
+    or a counter that drifts under load.
+    """
+    from annotate.judgment_count import counted_judgments_expression
+
+    prompt_set = make_prompt_set(prompts=[f"Prompt {index}" for index in range(8)])
+    runs = [make_run(prompt_set) for _ in range(3)]
+    study = make_study(runs, overlap=2)
+    open_study(study)
+    study.gold_rate = 0.0
+    study.save()
+    annotators = [make_user() for _ in range(6)]
+    for annotator in annotators:
+        # Status rows exist from the start, as they do once a manager has
+        # looked at an annotator.
+        gold.set_excluded(study, annotator.pk, False)
+    errors, served = [], []
+    barrier = threading.Barrier(len(annotators) + 1)
+    stop = threading.Event()
+
+    def manager():
+        draw = random.Random(3)
+        try:
+            barrier.wait()
+            while not stop.is_set():
+                gold.set_excluded(study, draw.choice(annotators).pk, draw.random() < 0.5)
+        except Exception as error:  # noqa: BLE001 - collected and asserted by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [
+        threading.Thread(target=_work_until_done, args=(study, annotator, barrier, errors, served))
+        for annotator in annotators
+    ]
+    toggler = threading.Thread(target=manager)
+    for thread in [*workers, toggler]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    stop.set()
+    toggler.join()
+
+    assert errors == []
+    assert served
+    rows = Item.objects.filter(study=study).annotate(fresh=counted_judgments_expression())
+    mismatched = [(row.pk, row.counted_judgments, row.fresh) for row in rows if row.counted_judgments != row.fresh]
+    assert mismatched == []
