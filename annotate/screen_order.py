@@ -9,18 +9,19 @@ assignment:
    counts never differ by more than 1. At a tie, it repeats the item's
    start, the order of its earliest counted assignment, so the orders
    alternate.
-2. Per pair of systems: an item's first counted assignment sets its start.
-   The start puts on the left the system of the pair that the other items'
-   starts put there less often, so with an odd overlap (where the start
-   gets one assignment more) the pair's left counts also end within 1. When
-   the pair's starts are even, the start is drawn at random, so the order
-   stays unpredictable.
+2. Per pair of systems: an item's first counted assignment shows its
+   canonical first response on the left. annotate.items builds each pair's
+   items with the canonical order drawn so that each system of the pair
+   comes first in half of them (within 1) and the draw is random, so the
+   starts of a pair are balanced and unpredictable without counting the
+   pair's other items on each lease. Once a study is fully judged, with an
+   odd overlap (where the start gets one assignment more) the pair's left
+   counts end within 1. Partway through, they are as balanced as the items
+   started so far, which are a random subset of the pair's items.
 
 Limits: an assignment that expires unsubmitted, or is skipped, stops
-counting, so the next one may repeat its side. Two items of one pair whose
-first leases race may both take the same start, leaving that pair 2 apart.
-Rating items and attention checks (one model response) use step 1 only,
-with a random start.
+counting, so the next one may repeat its side. Rating items and attention
+checks (one model response) use step 1 only, with a random start.
 """
 
 import random
@@ -29,11 +30,9 @@ from datetime import datetime
 from django.db import connection
 
 from annotate.models import Assignment, AssignmentStatus, Item
-from generation.models import Response
 
 _ASSIGNMENT = Assignment._meta.db_table
 _ITEM = Item._meta.db_table
-_RESPONSE = Response._meta.db_table
 
 # The SQL below is written by hand because the ORM took more CPU to build
 # these queries than the database took to run them, on every new lease
@@ -65,26 +64,6 @@ SELECT COUNT(counted.id) FILTER (WHERE counted.first_on_left = %s),
  GROUP BY item.id
 """
 
-# The other items of the study that compare the same two runs (in either
-# canonical order), counted by start: "same way" starts put this item's
-# first run on the left. Parameters: first run (start true), second run
-# (start false), first run (start false), second run (start true), the
-# counted-assignment parameters, study, gold flag, item, the two runs
-# twice in both orders.
-_PAIR_TALLY = f"""
-SELECT COUNT(*) FILTER (WHERE (first_run = %s AND start = %s) OR (first_run = %s AND start = %s)),
-       COUNT(*) FILTER (WHERE (first_run = %s AND start = %s) OR (first_run = %s AND start = %s))
-  FROM (
-    SELECT first_response.run_id AS first_run, {_START.format(item="sibling")} AS start
-      FROM {_ITEM} sibling
-      JOIN {_RESPONSE} first_response ON first_response.id = sibling.first_response_id
-      JOIN {_RESPONSE} second_response ON second_response.id = sibling.second_response_id
-     WHERE sibling.study_id = %s AND sibling.is_gold = %s AND sibling.id <> %s
-       AND ((first_response.run_id = %s AND second_response.run_id = %s)
-         OR (first_response.run_id = %s AND second_response.run_id = %s))
-  ) siblings
-"""
-
 
 def choose_first_on_left(item: Item, now: datetime, rng: random.Random) -> bool:
     """Return whether a new assignment of `item` shows its first response on the left.
@@ -102,35 +81,11 @@ def choose_first_on_left(item: Item, now: datetime, rng: random.Random) -> bool:
         return left < right
     if start is None:
         # The item's first counted assignment: it has no start yet.
-        return _pair_start(item, now, rng)
+        if item.first_response_id is not None and item.second_response_id is not None:
+            return True
+        return rng.random() < 0.5
     return bool(start)
 
 
 def _counted_parameters(now: datetime) -> list:
     return [AssignmentStatus.SUBMITTED, AssignmentStatus.LEASED, connection.ops.adapt_datetimefield_value(now)]
-
-
-def _pair_start(item: Item, now: datetime, rng: random.Random) -> bool:
-    """Pick the start of `item` that evens out the starts of its pair's other items."""
-    if item.first_response_id is None or item.second_response_id is None:
-        return rng.random() < 0.5
-
-    # One query for both runs, without loading the responses' texts.
-    runs = dict(
-        Response.objects.filter(pk__in=[item.first_response_id, item.second_response_id]).values_list("pk", "run_id")
-    )
-    first_run = runs[item.first_response_id]
-    second_run = runs[item.second_response_id]
-    parameters = [
-        *(first_run, True, second_run, False),
-        *(first_run, False, second_run, True),
-        *_counted_parameters(now),
-        *(item.study_id, item.is_gold, item.pk),
-        *(first_run, second_run, second_run, first_run),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_PAIR_TALLY, parameters)
-        same_way, other_way = cursor.fetchone()
-    if same_way != other_way:
-        return same_way < other_way
-    return rng.random() < 0.5

@@ -94,15 +94,25 @@ def test_pair_balance_across_three_systems():
 
 
 @pytest.mark.parametrize("draw, expected", [(0.25, True), (0.75, False)])
-def test_first_lease_draws_start(draw, expected):
-    study = _study(prompts=1)
+def test_first_rating_lease_draws_start(draw, expected):
+    study = _study(prompts=1, systems=1, kind=StudyKind.RATING)
     item = study.items.get()
 
     assert choose_first_on_left(item, NOW, _FixedDraw(draw)) is expected
 
 
-def test_expired_lease_not_counted():
+@pytest.mark.parametrize("draw", [0.25, 0.75])
+def test_first_pairwise_lease_shows_canonical_first(draw):
+    # The canonical order is the pair's balanced random draw (annotate.items),
+    # so the start follows it whatever this draw.
     study = _study(prompts=1)
+    item = study.items.get()
+
+    assert choose_first_on_left(item, NOW, _FixedDraw(draw)) is True
+
+
+def test_expired_lease_not_counted():
+    study = _study(prompts=1, systems=1, kind=StudyKind.RATING)
     item = study.items.get()
     Assignment.objects.create(
         item=item,
@@ -117,7 +127,7 @@ def test_expired_lease_not_counted():
 
 
 def test_skipped_assignment_not_counted():
-    study = _study(prompts=1)
+    study = _study(prompts=1, systems=1, kind=StudyKind.RATING)
     item = study.items.get()
     Assignment.objects.create(
         item=item,
@@ -131,20 +141,17 @@ def test_skipped_assignment_not_counted():
     assert choose_first_on_left(item, NOW, _FixedDraw(0.25)) is True
 
 
-def test_start_evens_out_pair():
-    study = _study(prompts=2)
-    first_item, second_item = study.items.select_related("first_response", "second_response").order_by("pk")
-    Assignment.objects.create(
-        item=first_item,
-        annotator=make_user(),
-        first_on_left=True,
-        leased_at=NOW,
-        expires_at=NOW + timedelta(minutes=30),
-    )
-    system_on_left = first_item.first_response.run_id
+def test_pair_starts_follow_balanced_canonical_orders():
+    study = _study(prompts=7, systems=2, overlap=1)
+    first_run = study.systems.order_by("pk").first()
 
-    # Whatever the draw, the second item puts the other system on the left.
-    for draw in (0.25, 0.75):
-        first_on_left = choose_first_on_left(second_item, NOW, _FixedDraw(draw))
-        left_run = second_item.first_response.run_id if first_on_left else second_item.second_response.run_id
-        assert left_run != system_on_left
+    _judge_all(study, [make_user()])
+
+    left_runs = Counter()
+    for assignment in Assignment.objects.filter(item__study=study).select_related(
+        "item__first_response", "item__second_response"
+    ):
+        shown_left = assignment.item.first_response if assignment.first_on_left else assignment.item.second_response
+        left_runs[shown_left.run_id == first_run.pk] += 1
+    assert sum(left_runs.values()) == 7
+    assert abs(left_runs[True] - left_runs[False]) <= 1
