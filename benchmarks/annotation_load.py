@@ -769,8 +769,29 @@ def main():
             except subprocess.TimeoutExpired:
                 server.kill()
         if created_database:
-            run_on_postgres_server(args.database_url, f"DROP DATABASE IF EXISTS {args.bench_database} WITH (FORCE)")
+            drop_database(args.database_url, args.bench_database)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def drop_database(url: str, name: str, attempts: int = 10) -> None:
+    """Drop the benchmark's database, waiting for PostgreSQL's own processes to leave it.
+
+    WITH (FORCE) ends the benchmark's leftover connections, but a role that
+    is not a superuser may not end an autovacuum worker, which may be
+    vacuuming the freshly loaded tables. Such a worker leaves within
+    seconds, so the drop is tried again; a database still there at the end
+    is named so that it can be dropped by hand.
+    """
+    import psycopg2
+
+    for attempt in range(attempts):
+        try:
+            run_on_postgres_server(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except psycopg2.errors.InsufficientPrivilege as error:
+            last_error = error
+            time.sleep(1 + attempt)
+    print(f"warning: could not drop database {name} ({last_error}); drop it by hand", file=sys.stderr)
 
 
 if __name__ == "__main__":
