@@ -460,15 +460,21 @@ def draw_gold(study: Study) -> bool:
 def pick_gold_item(study: Study, annotator) -> Item | None:
     """Return a gold item of `study` that `annotator` has not judged, skipped or been given, or None.
 
-    A gold item whose lease of theirs expired unsubmitted may come back,
-    because they have not judged it yet. No row lock is needed: gold items
-    have no overlap to protect, and the unique (item, annotator) key of
-    assignments keeps each annotator to one assignment per item.
+    The item is drawn at random from those left, so annotators meet the
+    gold items in different orders and cannot tell each other "the third
+    check is this one". A gold item whose lease of theirs expired
+    unsubmitted may come back, because they have not judged it yet. No row
+    lock is needed: gold items have no overlap to protect, and the unique
+    (item, annotator) key of assignments keeps each annotator to one
+    assignment per item.
     """
     done = Q(assignments__annotator=annotator) & ~Q(assignments__status=AssignmentStatus.LEASED)
-    return (
+    left = list(
         Item.objects.filter(study=study, is_gold=True)
         .exclude(pk__in=Item.objects.filter(done, study=study).values("pk"))
-        .order_by("sort_key", "pk")
-        .first()
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
+    if not left:
+        return None
+    return Item.objects.get(pk=gold_rng.choice(left))

@@ -621,3 +621,25 @@ def test_mixing_rate_over_one_annotators_tasks(seeded_draws):
     # Binomial(100, 0.3): mean 30, standard deviation about 4.6; the bounds are 3 deviations.
     assert 17 <= sum(served) <= 43
     assert Judgment.objects.filter(annotator=annotator, item__is_gold=True).count() == sum(served)
+
+
+def test_gold_order_differs_between_annotators(prompt_set, seeded_draws):
+    study = make_study([make_run(prompt_set), make_run(prompt_set)], overlap=3)
+    open_study(study)
+    prompts = list(prompt_set.prompts.order_by("position"))
+    checks = [_attention(study, prompt=prompts[index % len(prompts)], text=f"{BAD_TEXT} {index}") for index in range(5)]
+    _set(study, gold_rate=1.0)
+
+    orders = []
+    for person in (make_user(), make_user(), make_user()):
+        served = []
+        while len(served) < len(checks):
+            assignment = next_assignment(study, person, now=NOW)
+            served.append(assignment.item_id)
+            submit_judgment(assignment, {criterion.name: "A" for criterion in study.criteria.all()}, now=NOW)
+        orders.append(served)
+
+    for served in orders:
+        assert sorted(served) == sorted(check.pk for check in checks)
+    # Drawn at random per annotator, not handed out in one fixed order.
+    assert len({tuple(served) for served in orders}) > 1
