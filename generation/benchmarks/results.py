@@ -219,10 +219,22 @@ def _parent_group(data: dict, task: str) -> str:
     return ""
 
 
+def _json_safe(config: dict) -> dict:
+    """Return `config` with every value JSON cannot store written as text.
+
+    Results that lm-eval returns in memory keep Python functions in some
+    task configurations (HellaSwag's and WinoGrande's document processing,
+    for instance). Its results files write such values with str(), so the
+    stored configuration reads the same whether a run happened here or was
+    imported from a file.
+    """
+    return json.loads(json.dumps(config, default=str))
+
+
 def _task_scores(data: dict, task: str, entry: dict, shots: int, label: str) -> list[Score]:
     higher = (data.get("higher_is_better") or {}).get(task) or {}
     parent_group = _parent_group(data, task)
-    task_config = (data.get("configs") or {}).get(task) or {}
+    task_config = _json_safe((data.get("configs") or {}).get(task) or {})
     sample_count = _sample_count(data, task)
     scores = []
     for key, value in entry.items():

@@ -259,3 +259,21 @@ def test_command_errors(model, tmp_path):
         call_command("import_lm_eval", str(RESULTS_FILE), "--shots", "five")
     with pytest.raises(CommandError, match="file not found"):
         call_command("import_lm_eval", str(tmp_path / "missing.json"), "--model", model.name)
+
+
+def test_in_memory_results_with_functions_store(model):
+    """lm-eval's in-memory results keep Python functions in task configurations; they are stored as text."""
+    from generation.benchmarks.results import store_scores
+
+    def process_docs(dataset):
+        return dataset
+
+    data = real_results()
+    data["configs"]["boolq"]["process_docs"] = process_docs
+
+    parsed = parse_lm_eval_results(data, "in memory")
+    store_scores(model, parsed, source=BenchmarkSource.RUN)
+
+    stored = BenchmarkResult.objects.get(model=model, task="boolq", metric="acc")
+    assert stored.task_config["process_docs"] == str(process_docs)
+    assert stored.task_config["dataset_path"] == "json"
