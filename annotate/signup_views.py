@@ -13,6 +13,7 @@ from django.contrib.auth import login
 from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.access import get_study_for_signup
@@ -21,6 +22,7 @@ from annotate.invitations import create_account_and_join, join_study
 from annotate.models import StudyStatus
 
 
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def signup(request, token):
     study = get_study_for_signup(token)

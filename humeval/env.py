@@ -103,3 +103,47 @@ def read_secret_key(name: str, data_dir: Path, allow_generated: bool) -> str:
         f"{name} is not set and {key_file} does not exist. Set {name} to a long random "
         "value, or run 'make demo' once to create the file."
     )
+
+
+_RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def read_rate(name: str, default: str) -> str:
+    """Return a request rate such as "60/minute", in the form DRF's throttles parse."""
+    value = os.environ.get(name, default).strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; give a number of requests per {', '.join(_RATE_PERIODS)}, "
+            f"such as {default!r}."
+        )
+    return value
+
+
+def read_cache(name: str) -> dict:
+    """Return the `default` entry of Django's CACHES setting from a cache URL.
+
+    Unset or `locmem://` keeps the cache in each process's memory, which is
+    enough for one process (the demo, runserver, tests). `redis://HOST:PORT/DB`
+    (or `rediss://` with TLS) uses Redis, and `db://TABLE` a database table
+    made by `manage.py createcachetable`. Both are shared by every gunicorn
+    worker, which login throttling needs to count attempts across workers.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw or raw == "locmem://":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "humeval"}
+    scheme, separator, rest = raw.partition("://")
+    if separator and scheme in {"redis", "rediss"} and rest:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": raw}
+    if separator and scheme == "db" and rest.isidentifier():
+        # The default of 300 entries would evict login-failure counts early.
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": rest,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    # The value may carry a Redis password, so the message leaves it out.
+    raise ImproperlyConfigured(
+        f"{name} is not a cache URL this project supports; use redis://HOST:PORT/DB, rediss://HOST:PORT/DB, "
+        "db://TABLE_NAME or locmem://."
+    )

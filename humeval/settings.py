@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "humeval.apps.HumevalConfig",
     "generation",
     "annotate",
     "reports",
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "humeval.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -119,6 +121,38 @@ AUTH_PASSWORD_VALIDATORS = [
 if RUNNING_TESTS:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The throttled backend counts failed log-ins (humeval/login_throttle.py);
+# it is Django's ModelBackend otherwise.
+AUTHENTICATION_BACKENDS = ["humeval.auth_backends.ThrottledModelBackend"]
+# Failed log-ins allowed per username and per client address within the
+# window (seconds); further attempts are refused until old failures age out.
+LOGIN_FAILURE_LIMIT = env.read_int("HUMEVAL_LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.read_int("HUMEVAL_LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20, minimum=1)
+LOGIN_FAILURE_WINDOW = env.read_int("HUMEVAL_LOGIN_FAILURE_WINDOW", default=15 * 60, minimum=1)
+# Reverse proxies in front of the web server that append the client's
+# address to X-Forwarded-For; 0 takes the address of the TCP peer.
+PROXY_COUNT = env.read_int("HUMEVAL_PROXY_COUNT", default=0, minimum=0)
+
+# Login throttling and DRF's throttles keep their counts here.
+CACHES = {"default": env.read_cache("HUMEVAL_CACHE_URL")}
+
+# E-mail, for password reset. Without an SMTP host, messages are printed to
+# the server's standard output, reset links included.
+DEFAULT_FROM_EMAIL = env.read_str("HUMEVAL_EMAIL_FROM", "humeval@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_HOST = env.read_str("HUMEVAL_SMTP_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env.read_int("HUMEVAL_SMTP_PORT", default=587, minimum=1)
+    EMAIL_HOST_USER = env.read_str("HUMEVAL_SMTP_USER")
+    EMAIL_HOST_PASSWORD = env.read_str("HUMEVAL_SMTP_PASSWORD")
+    _smtp_security = env.read_choice("HUMEVAL_SMTP_SECURITY", ["STARTTLS", "TLS", "NONE"], "STARTTLS")
+    EMAIL_USE_TLS = _smtp_security == "STARTTLS"
+    EMAIL_USE_SSL = _smtp_security == "TLS"
+    EMAIL_TIMEOUT = env.read_int("HUMEVAL_SMTP_TIMEOUT", default=20, minimum=1)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -147,11 +181,28 @@ STORAGES = {
 # humeval.storage then links them without a content hash.
 WHITENOISE_USE_FINDERS = True
 
+# Hides connection URLs, which carry passwords, from error reports.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "humeval.error_reports.ExceptionReporterFilter"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# HTTPS. The demo and development serve plain HTTP on 127.0.0.1, so all of
+# this stays off unless HUMEVAL_HTTPS=1; each part has its own variable too.
+HTTPS = env.read_bool("HUMEVAL_HTTPS", default=False)
+SESSION_COOKIE_SECURE = env.read_bool("HUMEVAL_SECURE_COOKIES", default=HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.read_bool("HUMEVAL_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.read_int("HUMEVAL_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.read_bool("HUMEVAL_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.read_bool("HUMEVAL_HSTS_PRELOAD", default=True)
+# Only for a server that does not set the scheme itself: gunicorn does, from
+# X-Forwarded-Proto sent by an address in its --forwarded-allow-ips.
+if env.read_bool("HUMEVAL_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # The REST API under /api/v1/; humeval/api.py describes its error body.
 REST_FRAMEWORK = {
@@ -176,6 +227,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "humeval.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "humeval.api_schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Requests without credentials to the public endpoints (the token
+    # endpoint, the schema) are limited per client address. DRF checks
+    # permissions first, so other endpoints answer 401 without counting.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": env.read_rate("HUMEVAL_API_ANON_RATE", "60/minute")},
+    "NUM_PROXIES": PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -225,5 +282,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": "INFO", "propagate": True}},
+    "loggers": {
+        "django": {"level": "INFO", "propagate": True},
+        # At DEBUG, with HUMEVAL_DEBUG on, this logger prints every SQL query
+        # with its parameters: API token keys and password hashes among them.
+        "django.db.backends": {"level": "INFO", "propagate": True},
+    },
 }

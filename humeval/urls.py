@@ -1,7 +1,17 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from humeval.login_forms import LoginForm
+from humeval.password_reset import PasswordResetView
+
 urlpatterns = [
+    # Ahead of Django's own URLs: the log-in form that reports throttling, and
+    # the reset page that limits e-mails and sends them as plain text.
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    # NOTE: the reset e-mail is sent while the request runs, so the response
+    # time can hint whether an address has an account.
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 # Nothing in the suite may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -11,3 +13,12 @@ def pytest_configure(config):
     # WhiteNoise warns on every request when STATIC_ROOT is missing; tests
     # serve static files from the app folders and never run collectstatic.
     settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Start each test with an empty cache, so log-in failures and API rate counts of one test never limit another."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

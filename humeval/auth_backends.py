@@ -1,0 +1,37 @@
+"""Django's username and password backend, with failed log-ins throttled.
+
+Every password log-in goes through here: the log-in page, the admin's
+log-in page and the API's token endpoint. humeval.login_throttle counts the
+attempts.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
+
+from humeval import login_throttle
+
+
+class LoginThrottled(PermissionDenied):
+    """Too many failed log-ins for this username or client address; the password was not checked."""
+
+
+class ThrottledModelBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+
+        attempt = login_throttle.begin_attempt(request, username)
+        if attempt is None:
+            # PermissionDenied makes django.contrib.auth.authenticate() stop
+            # and return None without trying any other backend.
+            raise LoginThrottled()
+
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            login_throttle.record_failure(attempt)
+        else:
+            login_throttle.record_success(attempt)
+        return user
