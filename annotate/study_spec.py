@@ -22,7 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
 from annotate.items import prompt_set_categories
-from annotate.models import MAX_LEASE_MINUTES, Study, StudyKind, StudyStatus
+from annotate.models import MAX_LEASE_MINUTES, MAX_SCALE_POINTS, Study, StudyKind, StudyStatus
+from annotate.study_spec_gold import GoldChecks, GoldSpec
 from generation.lookup import NotFound, get_by_name
 from generation.models import GenerationRun, LanguageModel, PromptSet
 
@@ -51,6 +52,7 @@ TOP_LEVEL_KEYS = (
     "qualification",
     "annotators",
     "status",
+    "gold",
 )
 REQUIRED_KEYS = ("name", "kind", "prompt_set", "systems", "criteria")
 SYSTEM_KEYS = ("model", "label", "run")
@@ -117,6 +119,7 @@ class StudySpec:
     qualification_min_gold: int = 5
     annotators: list[str] = field(default_factory=list)
     missing_annotators: list[str] = field(default_factory=list)
+    gold: list[GoldSpec] = field(default_factory=list)
     status: str = StudyStatus.DRAFT
     given: set[str] = field(default_factory=set)
     lines: dict[str, int] = field(default_factory=dict)
@@ -309,7 +312,7 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
-class _Checker:
+class _Checker(GoldChecks):
     """Check each field of a parsed spec, collecting problems instead of stopping at the first."""
 
     def __init__(self, path: Path):
@@ -365,6 +368,8 @@ class _Checker:
             self.annotators(top["annotators"], spec, create_users)
         if "status" in top:
             spec.status = self.choice(top["status"], "status", StudyStatus.values) or spec.status
+        if "gold" in top:
+            spec.gold = self.gold(top["gold"], spec, kind, existing)
 
     # Shapes and scalars
 
@@ -677,6 +682,14 @@ class _Checker:
                 f"{field_name}.min",
                 f"the lowest score ({low}) must be below the highest ({high}); "
                 + ("swap them" if low > high else "widen the scale"),
+            )
+            return
+        if high - low + 1 > MAX_SCALE_POINTS:
+            self.problem(
+                bounds["max"].line,
+                f"{field_name}.max",
+                f"the scale from {low} to {high} has {high - low + 1} points, more than {MAX_SCALE_POINTS}; "
+                "raise min or lower max",
             )
             return
         criterion.scale_min, criterion.scale_max = low, high

@@ -20,6 +20,9 @@ change what those items were built from or what their answers mean
 
 A status other than draft builds the items: open_study for a study never
 opened, build_items for one that was. Then the status is set as written.
+The `gold:` entries are applied just before the build
+(annotate.study_spec_gold_apply describes how); a draft has no items, so
+there they are only tried and rolled back.
 """
 
 import logging
@@ -28,11 +31,13 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from annotate.audit import record_event
 from annotate.errors import StudyNotReady
 from annotate.items import build_items, open_study
-from annotate.models import Criterion, Study, StudyKind, StudyStatus
+from annotate.models import AuditAction, Criterion, Study, StudyKind, StudyStatus
 from annotate.study_changes import unsafe_changes
 from annotate.study_spec import SpecProblem, StudySpec, StudySpecError
+from annotate.study_spec_gold_apply import GoldChanges, apply_gold
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,8 @@ class AppliedSpec:
     items_created: int
     new_accounts: list = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Set when the file has a `gold:` list (annotate.study_spec_gold_apply).
+    gold: GoldChanges | None = None
 
 
 def apply_study_spec(
@@ -90,9 +97,12 @@ def apply_study_spec(
     if problems:
         raise StudySpecError(spec.path, problems)
 
+    old_status = existing.status if existing is not None else None
     try:
         with transaction.atomic():
             result = _write(spec, existing, status)
+            # Inside the transaction, so a dry run leaves no audit entry either.
+            _record_events(result, old_status, spec)
             result.warnings.extend(_warnings(result.study))
             if dry_run:
                 transaction.set_rollback(True)
@@ -113,6 +123,14 @@ def apply_study_spec(
         result.items_created,
     )
     return result
+
+
+def _record_events(result: AppliedSpec, old_status: str | None, spec: StudySpec) -> None:
+    """Record in the audit log that the spec created or changed the study, and opened it if it did."""
+    details = {"via": "create_study", "file": str(spec.path)}
+    record_event(None, AuditAction.CREATED if result.created else AuditAction.CHANGED, result.study, details)
+    if result.study.status == StudyStatus.OPEN and old_status in (None, StudyStatus.DRAFT):
+        record_event(None, AuditAction.OPENED, result.study, {**details, "items_created": result.items_created})
 
 
 def _target_status(spec: StudySpec, existing: Study | None, open_now: bool, problems: list) -> str:
@@ -212,9 +230,19 @@ def _write(spec: StudySpec, existing: Study | None, status: str) -> AppliedSpec:
         else:
             study.annotators.set(users)
 
+    gold = None
+    if "gold" in spec.given:
+        # Before the build, so the balanced sample fills each prompt around its gold pairs.
+        gold = apply_gold(study, spec, trial=status == StudyStatus.DRAFT)
+        warnings.extend(gold.warnings)
     items_created = _set_status(study, spec, status, opened_before)
     return AppliedSpec(
-        study=study, created=created, items_created=items_created, new_accounts=new_accounts, warnings=warnings
+        study=study,
+        created=created,
+        items_created=items_created,
+        new_accounts=new_accounts,
+        warnings=warnings,
+        gold=gold,
     )
 
 

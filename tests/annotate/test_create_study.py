@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "study.yaml"
 CATEGORIES = ["maths", "knowledge", "writing", "coding", "safety", "maths"]
+# The first ids of generation/data/prompts/humeval-core.jsonl in those categories,
+# so that the example spec's gold entries name prompts of this fixture.
+EXTERNAL_IDS = ["maths-001", "know-001", "write-001", "code-001", "safety-001", "maths-002"]
 
 
 def _add_run(model_name, prompt_set, label):
@@ -35,7 +38,8 @@ def demo_like(db):
     prompt_set = make_prompt_set(name="humeval-core", prompts=[f"Prompt {n}" for n in range(len(CATEGORIES))])
     for prompt in prompt_set.prompts.all():
         prompt.category = CATEGORIES[prompt.position]
-        prompt.save(update_fields=["category"])
+        prompt.external_id = EXTERNAL_IDS[prompt.position]
+        prompt.save(update_fields=["category", "external_id"])
     runs = {
         "greedy": _add_run("SmolLM2-135M-Instruct", prompt_set, "greedy"),
         "sampled": _add_run("SmolLM2-135M-Instruct", prompt_set, "t=1.0"),
@@ -100,8 +104,9 @@ def test_example_spec_creates_study(demo_like):
     assert list(study.criteria.values_list("name", flat=True)) == ["helpfulness", "correctness"]
     assert "有些提示是中文的" in study.instructions
     assert sorted(study.annotators.values_list("username", flat=True)) == ["annotator1", "annotator2", "annotator3"]
-    # 5 prompts in the chosen categories, 2 pairs each.
-    assert study.items.count() == 10
+    # 5 prompts in the chosen categories, 2 regular pairs each, and the example's 3 gold items.
+    assert study.items.filter(is_gold=False).count() == 10
+    assert study.items.filter(is_gold=True).count() == 3
     assert not study.items.filter(prompt__category="safety").exists()
 
 

@@ -44,6 +44,8 @@ class Command(BaseCommand):
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
         study = result.study
+        if result.gold is not None:
+            self.stdout.write(_describe_gold(result.gold))
         noun = "item" if result.items_created == 1 else "items"
         if options["check"]:
             verb = "create" if result.created else "update"
@@ -63,3 +65,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Created account {account.get_username()!r}; it sets its password at {set_password_path(account)}"
             )
+
+
+def _describe_gold(gold) -> str:
+    if not gold.applied:
+        return "Gold entries are valid; they take effect when the study opens (the study is a draft)."
+    return f"Gold items: {gold.created} created, {gold.marked} marked or changed, {gold.unchanged} unchanged."
