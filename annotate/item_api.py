@@ -7,6 +7,7 @@ and attention checks go through annotate.gold, as in the admin.
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -17,7 +18,7 @@ from rest_framework.response import Response as ApiResponse
 from annotate.api_access import CanManageItems, StudyScopedMixin
 from annotate.errors import InvalidGold
 from annotate.gold import RIGHT_PAIRWISE_OUTCOMES, create_attention_check, mark_gold, unmark_gold
-from annotate.models import Item, Judgment
+from annotate.models import Item, Judgment, StudyKind
 from generation.models import GenerationRun, Prompt, Response
 from humeval.api import Conflict, RejectUnknownFieldsMixin, UUIDRelatedField
 from humeval.api_schema import ErrorSerializer
@@ -118,6 +119,24 @@ class AttentionCheckSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     )
 
 
+# Request fields that only one study kind reads. The other kind would drop them unnoticed.
+_PAIRWISE_ONLY_FIELDS = ("outcome", "winner", "system")
+_RATING_ONLY_FIELDS = ("min_score", "max_score")
+
+
+def _reject_fields_of_other_kind(study, data: dict) -> None:
+    """Raise a field error for each value sent that the study's kind does not use, instead of ignoring it."""
+    if study.kind == StudyKind.PAIRWISE:
+        unused = _RATING_ONLY_FIELDS
+        message = gettext("This field applies to rating studies only. Leave it out for a pairwise study.")
+    else:
+        unused = _PAIRWISE_ONLY_FIELDS
+        message = gettext("This field applies to pairwise studies only. Leave it out for a rating study.")
+    errors = {field: [message] for field in unused if data.get(field) is not None}
+    if errors:
+        raise ValidationError(errors)
+
+
 def _gold_error(error: InvalidGold, fields: set[str]) -> ValidationError:
     """Turn InvalidGold into a field error when it names a request field, else an error on the whole request."""
     field = error.field if error.field in fields else "non_field_errors"
@@ -166,6 +185,7 @@ class ItemViewSet(StudyScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         item = self.get_object()
         form = GoldAnswerSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        _reject_fields_of_other_kind(item.study, form.validated_data)
         try:
             mark_gold(item, **form.validated_data)
         except InvalidGold as exc:
@@ -197,6 +217,7 @@ class ItemViewSet(StudyScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         form = AttentionCheckSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        _reject_fields_of_other_kind(study, data)
         try:
             item = create_attention_check(
                 study,

@@ -63,7 +63,8 @@ def test_signup_page_for_anonymous(client, pairwise_study, signup_url):
     response = client.get(signup_url)
 
     assert response.status_code == 200
-    assert f"Join “{pairwise_study.name}”" in response.text
+    # The name sits in a directional isolate.
+    assert f"Join “<bdi>{pairwise_study.name}</bdi>”" in response.text
     assert 'name="password1"' in response.text
     assert f'href="/accounts/login/?next={signup_url}"' in response.text
 
