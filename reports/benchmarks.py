@@ -48,6 +48,7 @@ from reports.ranking import (
     study_rankings,
 )
 from reports.ratings import study_ratings
+from reports.report_cache import cached_figures
 from reports.systems import System, load_systems
 
 # Correlations over fewer distinct models than this are flagged as weak.
@@ -174,7 +175,8 @@ def benchmark_comparison(
     )
     criteria = list(study.criteria.order_by("position", "pk"))
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
-    human = _human_scores(study, counted)
+    # Every view of the report page computes this table, so the ratings are cached with the report's key rules.
+    human = cached_figures("human scores", study, counted, lambda: _human_scores(study, counted))
     results = list(
         BenchmarkResult.objects.filter(model_id__in=set(models.values()), parent_group="").select_related("model")
     )

@@ -11,8 +11,11 @@ the share. Without length bias the share is near one half.
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Count, F, Q
+from django.db.models.functions import Length
 
-from annotate.models import Criterion, Outcome
+from annotate.models import Criterion, Item, Outcome
+from generation.models import Response
 from reports.answers import counted_answers
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 
@@ -58,42 +61,59 @@ def criterion_length_bias(
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
 ) -> LengthBias:
-    """Count the criterion's decisive judgments won by the longer answer, with a prompt-bootstrap interval."""
-    answers = counted_answers(
+    """Count the criterion's decisive judgments won by the longer answer, with a prompt-bootstrap interval.
+
+    1. Count decisive answers per item and winning response in one grouped
+       query, so no Python object is made per judgment.
+    2. Read the items' prompts and responses, and the responses' final-turn
+       lengths, in two more queries.
+    3. Sum the counts per prompt in numpy: longer answer won, compared.
+    """
+    wins = counted_answers(
         include_surplus=include_surplus,
         include_excluded=include_excluded,
         criterion=criterion,
         outcome=Outcome.WIN,
         winner__isnull=False,
-    ).values_list(
-        "judgment__item__prompt_id",
-        "winner_id",
-        "judgment__item__first_response_id",
-        "judgment__item__first_response__text",
-        "judgment__item__first_response__follow_up_texts",
-        "judgment__item__second_response__text",
-        "judgment__item__second_response__follow_up_texts",
     )
-    per_prompt: dict[int, list[int]] = {}
-    equal_length = 0
-    for prompt_id, winner_id, first_id, first_text, first_follow_ups, second_text, second_follow_ups in answers:
-        first_length = final_turn_length(first_text, first_follow_ups)
-        second_length = final_turn_length(second_text, second_follow_ups)
-        if first_length == second_length:
-            equal_length += 1
-            continue
-        first_is_longer = first_length > second_length
-        longer_won = first_is_longer == (winner_id == first_id)
-        counts = per_prompt.setdefault(prompt_id, [0, 0])
-        counts[0] += int(longer_won)
-        counts[1] += 1
+    grouped = list(
+        wins.values("winner_id", item_key=F("judgment__item_id"))
+        .annotate(count=Count("pk"))
+        .values_list("item_key", "winner_id", "count")
+    )
+    pairwise_items = Item.objects.filter(study=criterion.study_id, second_response__isnull=False)
+    items = {
+        item_id: (prompt_id, first_id, second_id)
+        for item_id, prompt_id, first_id, second_id in pairwise_items.values_list(
+            "pk", "prompt_id", "first_response_id", "second_response_id"
+        )
+    }
+    lengths = _final_turn_lengths(pairwise_items)
 
-    table = np.array(list(per_prompt.values()), dtype=float).reshape(-1, 2)
+    prompt_ids, longer_won, counts, equal_length = [], [], [], 0
+    for item_id, winner_id, count in grouped:
+        if item_id not in items:
+            continue
+        prompt_id, first_id, second_id = items[item_id]
+        first_length, second_length = lengths[first_id], lengths[second_id]
+        if first_length == second_length:
+            equal_length += count
+            continue
+        prompt_ids.append(prompt_id)
+        longer_won.append((first_length > second_length) == (winner_id == first_id))
+        counts.append(count)
+
+    # One row per prompt, in prompt id order: (longer answer won, compared).
+    prompts, rows = np.unique(np.array(prompt_ids, dtype=np.int64), return_inverse=True)
+    counts = np.array(counts, dtype=float)
+    table = np.zeros((prompts.size, 2))
+    np.add.at(table, (rows, 0), counts * np.array(longer_won, dtype=bool))
+    np.add.at(table, (rows, 1), counts)
     bias = LengthBias(
         longer_wins=int(table[:, 0].sum()),
         compared=int(table[:, 1].sum()),
         equal_length=equal_length,
-        prompts=len(per_prompt),
+        prompts=int(prompts.size),
         rounds=rounds,
         seed=seed,
         confidence=confidence,
@@ -101,6 +121,21 @@ def criterion_length_bias(
     if bias.prompts >= 2 and rounds > 0:
         bias.interval = _bootstrap_interval(table, rounds, seed, confidence)
     return bias
+
+
+def _final_turn_lengths(items) -> dict[int, int]:
+    """Return {response id: characters of its final-turn answer} for the responses of `items`.
+
+    SQL measures the answer text, so only follow-up answers leave the database.
+    """
+    responses = Response.objects.filter(
+        Q(pk__in=items.values("first_response_id")) | Q(pk__in=items.values("second_response_id"))
+    )
+    rows = responses.values_list("pk", Length("text"), "follow_up_texts")
+    return {
+        response_id: final_turn_length("", follow_ups) if follow_ups else text_length
+        for response_id, text_length, follow_ups in rows
+    }
 
 
 def _bootstrap_interval(table: np.ndarray, rounds: int, seed: int, confidence: float) -> Interval:

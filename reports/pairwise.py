@@ -16,12 +16,16 @@ something about quality that a tie does not.
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db.models import Case, CharField, Count, F, Value, When
 
 from annotate.models import Criterion, Outcome, Study, StudyKind
 from reports.answers import counted_answers, require_kind
 from reports.systems import System, load_systems
+
+if TYPE_CHECKING:
+    from reports.ranking import Ranking
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +201,7 @@ def _summarise(
 
     1. Fold the two canonical orders of each pair of systems into one
        unordered pair, with A the system whose name sorts first.
-    2. Add each pair's counts to both of its systems.
+    2. Add each pair's counts to both of its systems (`_summary_from_pairs`).
     3. Sort systems by win rate, best first; systems never compared go last.
     """
     pairs: dict[tuple[int, int], PairCounts] = {}
@@ -217,7 +221,30 @@ def _summarise(
         a, b = sorted((first, second), key=lambda system: (system.name, system.run_id))
         pair = pairs.setdefault((a.run_id, b.run_id), PairCounts(a, b))
         pair.add(row["result"], row["count"], first_is_a=first == a)
+    return _summary_from_pairs(criterion, pairs, systems, include_surplus)
 
+
+def summary_from_ranking(criterion: Criterion, ranking: "Ranking", include_surplus: bool) -> PairwiseSummary:
+    """Build a criterion's summary from its ranking, which contains the same counts, without another query.
+
+    The ranking must have been computed with the same options and breakdown
+    as the summary would be.
+    """
+    systems = {record.system.run_id: record.system for record in ranking.systems}
+    pairs: dict[tuple[int, int], PairCounts] = {}
+    for record in ranking.pairs:
+        a, b = sorted((record.system, record.opponent), key=lambda system: (system.name, system.run_id))
+        if record.system == a:
+            pairs[a.run_id, b.run_id] = PairCounts(a, b, record.wins, record.losses, record.ties, record.both_bad)
+    return _summary_from_pairs(criterion, pairs, systems, include_surplus)
+
+
+def _summary_from_pairs(
+    criterion: Criterion,
+    pairs: dict[tuple[int, int], PairCounts],
+    systems: dict[int, System],
+    include_surplus: bool,
+) -> PairwiseSummary:
     records = {system.run_id: SystemRecord(system) for system in systems.values()}
     for pair in pairs.values():
         _add_pair(records[pair.system_a.run_id], pair.wins_a, pair.wins_b, pair)

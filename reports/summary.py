@@ -14,8 +14,8 @@ from reports.agreement import (
 )
 from reports.answers import breakdown_condition, excluded_annotator, prompt_condition
 from reports.length_bias import LengthBias, criterion_length_bias
-from reports.pairwise import PairwiseSummary, study_pairwise_summaries
-from reports.ranking import Ranking, study_rankings
+from reports.pairwise import PairwiseSummary, summary_from_ranking
+from reports.ranking import DEFAULT_ROUNDS, DEFAULT_SEED, Ranking, study_rankings
 from reports.ratings import CriterionRatings, study_ratings
 
 
@@ -96,31 +96,35 @@ def build_study_report(
     include_excluded: bool = False,
     anchor_run_id: int | None = None,
     level: str | None = None,
+    rounds: int = DEFAULT_ROUNDS,
+    seed: int = DEFAULT_SEED,
 ) -> StudyReport:
     """Gather totals, per-criterion results, agreement and annotator quality for one study.
 
     `anchor_run_id` names the system that pairwise ratings rate 1000;
     without it, 1000 is the geometric mean strength. `level` is the level
     of measurement for agreement, by default the one the study kind needs.
+    `rounds` and `seed` set every bootstrap of the report.
     """
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
-    agreement_report = study_agreement_report(study, **counted, level=level)
+    bootstrap = {"rounds": rounds, "seed": seed}
+    agreement_report = study_agreement_report(study, **counted, **bootstrap, level=level)
     agreement = agreement_report.criteria
     if study.kind == StudyKind.PAIRWISE:
-        summaries = study_pairwise_summaries(study, **counted)
-        rankings = study_rankings(study, **counted, anchor_run_id=anchor_run_id)
+        rankings = study_rankings(study, **counted, **bootstrap, anchor_run_id=anchor_run_id)
         sections = [
             CriterionSection(
-                summary.criterion,
+                ranking.criterion,
                 criterion_agreement,
-                pairwise=summary,
+                # The ranking contains the win counts, so no second grouped query reads them again.
+                pairwise=summary_from_ranking(ranking.criterion, ranking, include_surplus),
                 ranking=ranking,
-                length_bias=criterion_length_bias(summary.criterion, **counted),
+                length_bias=criterion_length_bias(ranking.criterion, **counted, **bootstrap),
             )
-            for summary, criterion_agreement, ranking in zip(summaries, agreement, rankings, strict=True)
+            for criterion_agreement, ranking in zip(agreement, rankings, strict=True)
         ]
     else:
-        summaries = study_ratings(study, **counted)
+        summaries = study_ratings(study, **counted, **bootstrap)
         sections = [
             CriterionSection(summary.criterion, criterion_agreement, ratings=summary)
             for summary, criterion_agreement in zip(summaries, agreement, strict=True)

@@ -98,7 +98,7 @@ def test_length_bias_one_prompt_no_interval(db):
 
 
 def test_length_bias_on_report_page(client, length_study):
-    client.force_login(make_user("length-manager", staff=True))
+    client.force_login(make_user("length-manager", superuser=True))
 
     page = client.get(reverse("reports:study", args=[length_study.uuid])).content.decode()
 

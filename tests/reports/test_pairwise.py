@@ -2,7 +2,8 @@ import pytest
 
 from annotate.models import CriterionAnswer, Judgment
 from generation.models import Response
-from reports.pairwise import pairwise_summary, study_pairwise_summaries
+from reports.pairwise import pairwise_summary, study_pairwise_summaries, summary_from_ranking
+from reports.ranking import study_rankings
 from tests.factories import make_prompt_set, make_run, make_user
 from tests.reports.builders import PAIRWISE, RATING, judge, make_item, make_study
 
@@ -184,3 +185,15 @@ def test_winner_outside_item_skipped_and_logged(tiny_pairwise, caplog):
     assert ("Xenoqua", "Zephyral") not in _pairs(summary)
     assert summary.answers == 5
     assert "Skipped 1 answers" in caplog.text
+
+
+@pytest.mark.parametrize("include_surplus", [False, True])
+def test_summary_from_ranking_matches_query(tiny_pairwise, include_surplus):
+    (queried,) = study_pairwise_summaries(tiny_pairwise.study, include_surplus=include_surplus)
+    (ranking,) = study_rankings(tiny_pairwise.study, include_surplus=include_surplus, rounds=0)
+
+    derived = summary_from_ranking(ranking.criterion, ranking, include_surplus)
+
+    assert derived.pairs == queried.pairs
+    assert derived.systems == queried.systems
+    assert derived.answers == queried.answers

@@ -1,0 +1,125 @@
+"""A cache of computed study reports, so that viewing a report again does not rerun every bootstrap.
+
+`cached_study_report` stores the result of `build_study_report` in Django's
+default cache under a key made of the study, the report's options and a
+fingerprint of the data the report reads. `cached_figures` does the same
+for other figures the report page computes from judgments, such as the
+human scores beside benchmark results. Any change to that data gives a
+new fingerprint, hence a new key, so a stale report is never served; old
+entries simply age out.
+
+The fingerprint takes a fixed number of small queries, whatever the
+study's size:
+- all judgments, of every study: their count, highest id, latest revision
+  time and how many were right on gold items, so a new, deleted, revised
+  or re-scored judgment shows;
+- its items: count and highest id;
+- the annotators' statuses (excluded, paused and why) and the study's
+  annotator list, read whole, because the admin changes statuses with
+  `QuerySet.update`, which leaves `updated_at` alone;
+- the criteria and the systems' display names;
+- the id of the latest erasure in the audit log, because an erased
+  annotator's account name, which a site admin may ask to see, changes.
+The options are those of `build_study_report`, the active breakdown
+(`reports.answers.limited_to`) and the active language, because reasons
+for missing figures are translated when computed.
+
+NOTE: an edit outside these (say, a prompt's category changed in the
+admin, which moves items between breakdowns, or a renamed account) is not
+seen until CACHE_SECONDS pass.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+from django.utils import translation
+
+from annotate.models import AnnotatorStatus, AuditAction, AuditEvent, Item, Judgment, Study
+from reports.answers import active_breakdown
+from reports.summary import StudyReport, build_study_report
+from reports.systems import load_systems
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 6 * 60 * 60
+KEY_PREFIX = "humeval:study-report:v1"
+
+T = TypeVar("T")
+
+
+def cached_study_report(study: Study, **options) -> StudyReport:
+    """Return the study's report from the cache, or compute and store it; `options` as build_study_report."""
+    return cached_figures("report", study, options, lambda: build_study_report(study, **options))
+
+
+def cached_figures(kind: str, study: Study, options: dict, compute: Callable[[], T]) -> T:
+    """Return figures of `kind` on `study` with `options` from the cache, or call `compute` and store its result.
+
+    `compute` must read only what the fingerprint covers, through
+    `options`, the active breakdown and the active language.
+    """
+    key = report_cache_key(study, options, kind)
+    figures = cache.get(key)
+    if figures is not None:
+        return figures
+
+    figures = compute()
+    cache.set(key, figures, CACHE_SECONDS)
+    logger.info("Computed and cached figures %s of study %s", kind, study.pk)
+    return figures
+
+
+def report_cache_key(study: Study, options: dict, kind: str = "report") -> str:
+    """Return the cache key of the study's figures of `kind` with `options` on the data as it is now."""
+    described = {
+        "kind": kind,
+        "study": [study.pk, str(study.uuid), study.name, study.kind, study.status],
+        "options": sorted((name, repr(value)) for name, value in options.items()),
+        "breakdown": repr(active_breakdown()),
+        "language": translation.get_language(),
+        "data": data_fingerprint(study),
+    }
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{KEY_PREFIX}:{study.pk}:{digest}"
+
+
+def data_fingerprint(study: Study) -> dict:
+    """Describe the study's data cheaply enough to run on every view; see the module docstring."""
+    # Over all studies: filtering by study would read every judgment row
+    # through the item index, seconds on a million judgments in SQLite,
+    # while a plain scan of the table takes a tenth of a second. A judgment
+    # stored in another study thus also renews this study's key.
+    judgments = Judgment.objects.aggregate(
+        count=Count("pk"),
+        last_id=Max("pk"),
+        last_revision=Max("revised_at"),
+        gold_correct=Count("pk", filter=Q(gold_correct=True)),
+    )
+    items = Item.objects.filter(study=study).aggregate(count=Count("pk"), last_id=Max("pk"))
+    statuses = list(
+        AnnotatorStatus.objects.filter(study=study)
+        .order_by("annotator_id")
+        .values_list("annotator_id", "is_excluded", "is_paused", "paused_reason")
+    )
+    annotators = list(study.annotators.order_by("pk").values_list("pk", flat=True))
+    criteria = list(
+        study.criteria.order_by("position", "pk").values_list(
+            "pk", "name", "question", "scale_min", "scale_max", "low_label", "high_label"
+        )
+    )
+    systems = sorted((system.run_id, system.name) for system in load_systems(study).values())
+    last_erasure = AuditEvent.objects.filter(action=AuditAction.ERASED).aggregate(last=Max("pk"))["last"]
+    return {
+        "judgments": judgments,
+        "items": items,
+        "statuses": statuses,
+        "annotators": annotators,
+        "criteria": criteria,
+        "systems": systems,
+        "last_erasure": last_erasure,
+    }
