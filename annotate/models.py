@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +15,11 @@ from generation.models import GenerationRun, Prompt, PromptSet, Response
 # A day: a longer lease keeps an abandoned item out of the pool for longer
 # than a study's annotators are likely to wait for it.
 MAX_LEASE_MINUTES = 24 * 60
+
+# The widest rating scale: 0 to 10 is the widest in common use, and more
+# buttons than that no longer fit one row of a task page or one keystroke
+# per score.
+MAX_SCALE_POINTS = 11
 
 
 class StudyKind(models.TextChoices):
@@ -162,6 +168,21 @@ class Criterion(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.scale_min is not None and self.scale_max is not None:
+            points = self.scale_max - self.scale_min + 1
+            if points > MAX_SCALE_POINTS:
+                raise ValidationError(
+                    {
+                        "scale_max": _(
+                            "The scale from %(low)d to %(high)d has %(points)d points; a scale has at most "
+                            "%(most)d. Raise the lowest score or lower the highest."
+                        )
+                        % {"low": self.scale_min, "high": self.scale_max, "points": points, "most": MAX_SCALE_POINTS}
+                    }
+                )
 
     @property
     def scale(self) -> range:
