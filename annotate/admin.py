@@ -6,19 +6,24 @@ one would change what reports count without leaving a trace.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+# Imported for their admin.register side effect: the audit log and the user list's erase action.
+from annotate import admin_audit, admin_people  # noqa: F401
 from annotate.admin_gold import GoldItemAdminMixin, GoldStudyAdminMixin
 from annotate.admin_study_design import StudyDesignAdminMixin
 from annotate.admin_study_tools import StudyToolsAdminMixin
+from annotate.audit import record_event
 from annotate.errors import StudyNotReady
-from annotate.items import open_study
+from annotate.lifecycle import open_draft_study
 from annotate.models import (
     Assignment,
     AssignmentStatus,
+    AuditAction,
     ContentWarning,
     Criterion,
     CriterionAnswer,
@@ -27,6 +32,9 @@ from annotate.models import (
     Study,
     StudyStatus,
 )
+from generation.admin_deletes import AnnouncedDeleteAdminMixin
+from humeval.policy import Action, Kind, allows
+from humeval.policy_admin import PolicyAdminMixin, PolicyInlineMixin
 
 
 class ReadOnlyAdminMixin:
@@ -46,8 +54,9 @@ def _has_items(study) -> bool:
     return study is not None and study.pk is not None and study.items.exists()
 
 
-class CriterionInline(admin.StackedInline):
+class CriterionInline(PolicyInlineMixin, admin.StackedInline):
     model = Criterion
+    policy_kind = Kind.STUDY
     extra = 0
     fields = [
         ("position", "name"),
@@ -72,7 +81,14 @@ class CriterionInline(admin.StackedInline):
 
 
 @admin.register(Study)
-class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixin, admin.ModelAdmin):
+class StudyAdmin(
+    StudyDesignAdminMixin,
+    GoldStudyAdminMixin,
+    StudyToolsAdminMixin,
+    PolicyAdminMixin,
+    AnnouncedDeleteAdminMixin,
+    admin.ModelAdmin,
+):
     """Studies, with the progress page, the add-annotators page and the status actions.
 
     Status changes, each by an action on the change list:
@@ -105,7 +121,8 @@ class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixi
     ]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
-    filter_horizontal = ["systems", "annotators"]
+    filter_horizontal = ["systems", "annotators", "managers"]
+    policy_kind = Kind.STUDY
     inlines = [CriterionInline]
     exclude = ["signup_token"]
     actions = [
@@ -132,9 +149,19 @@ class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixi
             return ["kind", "prompt_set", "items_to_build"]
         return ["items_to_build"]
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "managers":
+            # Only staff users hold the study manager role; listing anyone else would grant nothing.
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         study = form.instance
+        if not change:
+            # Whoever creates a study manages it, even when they left themselves out of the form's list.
+            study.managers.add(request.user)
+            record_event(request.user, AuditAction.CREATED, study, {"via": "admin"})
         # Setting the status to open in the form must build the items too,
         # as the "Open selected studies" action does; systems and criteria
         # are saved only now, after the study row.
@@ -143,7 +170,7 @@ class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixi
 
     def _open(self, request, study, revert_status=False):
         try:
-            created = open_study(study)
+            created = open_draft_study(study, actor=request.user)
         except StudyNotReady as error:
             if revert_status:
                 Study.objects.filter(pk=study.pk).update(status=StudyStatus.DRAFT)
@@ -168,9 +195,11 @@ class StudyAdmin(StudyDesignAdminMixin, GoldStudyAdminMixin, StudyToolsAdminMixi
 
 
 @admin.register(Item)
-class ItemAdmin(GoldItemAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ItemAdmin(GoldItemAdminMixin, ReadOnlyAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.ITEM
     list_display = ["uuid", "study", "prompt", "first_response", "second_response", "is_gold", "gold_link"]
-    list_filter = ["study", "is_gold"]
+    # Only the studies the user may see, not every study's name.
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "is_gold"]
     list_select_related = [
         "study",
         "prompt",
@@ -183,7 +212,8 @@ class ItemAdmin(GoldItemAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.ASSIGNMENT
     list_display = [
         "uuid",
         "item",
@@ -193,14 +223,14 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "leased_at",
         "expires_at",
     ]
-    list_filter = ["status", "item__study"]
+    list_filter = ["status", ("item__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["item", "annotator"]
     search_fields = ["uuid", "annotator__username"]
     actions = ["release_leases"]
 
     def has_release_permission(self, request):
         # The admin is view-only, so the action checks the model permission itself.
-        return request.user.has_perm("annotate.change_assignment")
+        return allows(request.user, Action.CHANGE, Kind.ASSIGNMENT)
 
     @admin.action(description=_("Release selected leases"), permissions=["release"])
     def release_leases(self, request, queryset):
@@ -216,8 +246,9 @@ class AssignmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
-class CriterionAnswerInline(admin.TabularInline):
+class CriterionAnswerInline(PolicyInlineMixin, admin.TabularInline):
     model = CriterionAnswer
+    policy_kind = Kind.JUDGMENT
     fields = ["criterion", "outcome", "winner", "score"]
     readonly_fields = fields
     extra = 0
@@ -231,9 +262,10 @@ class CriterionAnswerInline(admin.TabularInline):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JudgmentAdmin(ReadOnlyAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.JUDGMENT
     list_display = ["uuid", "item", "annotator", "is_surplus", "gold_correct", "time_on_task_seconds", "created_at"]
-    list_filter = ["is_surplus", "item__is_gold", "item__study"]
+    list_filter = ["is_surplus", "item__is_gold", ("item__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["item", "annotator"]
     search_fields = ["uuid", "annotator__username"]
     inlines = [CriterionAnswerInline]
@@ -269,10 +301,11 @@ class ContentWarningForm(forms.ModelForm):
 
 
 @admin.register(ContentWarning)
-class ContentWarningAdmin(admin.ModelAdmin):
+class ContentWarningAdmin(PolicyAdminMixin, admin.ModelAdmin):
     """Warnings that annotators read before an item whose prompt has the category; they may skip it."""
 
     form = ContentWarningForm
+    policy_kind = Kind.GENERATION
     list_display = ["prompt_set", "category", "text"]
     list_filter = ["prompt_set"]
     list_select_related = ["prompt_set"]

@@ -24,13 +24,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotate.access import studies_for
 from annotate.errors import InvalidGold
 from annotate.gold import create_attention_check, mark_gold, set_excluded, set_paused, unmark_gold
 from annotate.gold_forms import AttentionCheckForm, GoldAnswerForm, add_gold_error
 from annotate.models import AnnotatorStatus, Judgment, Study, StudyKind
+from annotate.pseudonyms import annotator_label, with_annotator_naming
 from annotate.quality import annotator_quality
+from humeval.policy import Action, Kind, allows
+from humeval.policy_admin import PolicyAdminMixin
 
 
 def _object_or_404(model_admin, request, object_id):
@@ -46,7 +50,11 @@ class GoldItemAdminMixin:
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         tools = [
-            path("<path:object_id>/gold/", self.admin_site.admin_view(self.gold_view), name=f"{prefix}_gold"),
+            path(
+                "<path:object_id>/gold/",
+                self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.gold_view)),
+                name=f"{prefix}_gold",
+            ),
             path(
                 "<path:object_id>/gold/remove/",
                 self.admin_site.admin_view(require_POST(self.remove_gold_view)),
@@ -58,7 +66,7 @@ class GoldItemAdminMixin:
 
     def has_gold_permission(self, request) -> bool:
         # The item admin is view-only, so the gold pages check the model permission themselves.
-        return request.user.has_perm("annotate.change_item")
+        return allows(request.user, Action.CHANGE, Kind.ITEM)
 
     @admin.display(description=gettext_lazy("gold answer"))
     def gold_link(self, item):
@@ -111,12 +119,12 @@ class GoldStudyAdminMixin:
         tools = [
             path(
                 "<path:object_id>/attention-check/",
-                self.admin_site.admin_view(self.attention_check_view),
+                self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.attention_check_view)),
                 name=f"{prefix}_attention_check",
             ),
             path(
                 "<path:object_id>/quality/",
-                self.admin_site.admin_view(self.quality_view),
+                self.admin_site.admin_view(require_GET(with_annotator_naming(self.quality_view))),
                 name=f"{prefix}_quality",
             ),
         ]
@@ -209,7 +217,8 @@ class GoldStudyAdminMixin:
         return study, get_object_or_404(get_user_model(), pk=user_id)
 
     def _changed(self, request, study, user, status):
-        self.message_user(request, _describe_status(user.get_username(), status), messages.SUCCESS)
+        name = annotator_label(user.pk, user.get_username())
+        self.message_user(request, _describe_status(name, status), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:annotate_study_quality", args=[study.pk]))
 
 
@@ -237,11 +246,13 @@ def _gold_count(correct_only: bool) -> Coalesce:
 
 
 @admin.register(AnnotatorStatus)
-class AnnotatorStatusAdmin(admin.ModelAdmin):
+class AnnotatorStatusAdmin(PolicyAdminMixin, admin.ModelAdmin):
     """Exclusions and pauses per study and annotator, with each annotator's gold accuracy."""
 
+    policy_kind = Kind.ANNOTATOR
+
     list_display = ["annotator", "study", "is_excluded", "is_paused", "paused_reason", "gold_accuracy", "updated_at"]
-    list_filter = ["is_excluded", "is_paused", "study"]
+    list_filter = ["is_excluded", "is_paused", ("study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["study", "annotator"]
     search_fields = ["annotator__username", "study__name"]
     fields = ["study", "annotator", "is_excluded", "is_paused", "paused_reason"]
@@ -254,6 +265,11 @@ class AnnotatorStatusAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(gold_total=_gold_count(correct_only=False), gold_correct=_gold_count(correct_only=True))
         )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "study":
+            kwargs["queryset"] = studies_for(request.user, Action.CREATE, Kind.ANNOTATOR)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         # A status belongs to one study and annotator; make a new one for another pair.

@@ -23,6 +23,8 @@ from annotate.invitation_forms import AddAnnotatorsForm
 from annotate.invitations import add_annotators, signup_path, turn_off_signup, turn_on_signup
 from annotate.lifecycle import close_study, outstanding_leases, pause_study, reopen_study
 from annotate.progress import study_progress
+from annotate.pseudonyms import with_annotator_naming
+from humeval.policy import Action, Kind, allows
 
 
 class StudyToolsAdminMixin:
@@ -33,7 +35,7 @@ class StudyToolsAdminMixin:
         tools = [
             path(
                 "<path:object_id>/progress/",
-                self.admin_site.admin_view(require_GET(self.progress_view)),
+                self.admin_site.admin_view(require_GET(with_annotator_naming(self.progress_view))),
                 name=f"{prefix}_progress",
             ),
             path(
@@ -77,7 +79,7 @@ class StudyToolsAdminMixin:
     def add_annotators_view(self, request, object_id):
         """Show the paste form; on a valid paste, show each line's outcome and the set-password links once."""
         study = self._study_or_denied(request, object_id, self.has_change_permission)
-        can_create_accounts = request.user.has_perm("auth.add_user")
+        can_create_accounts = allows(request.user, Action.CREATE, Kind.ANNOTATOR_ACCOUNT)
         form = AddAnnotatorsForm(request.POST if request.method == "POST" else None)
         context = {
             **self.admin_site.each_context(request),
@@ -122,7 +124,7 @@ class StudyToolsAdminMixin:
     def pause_selected(self, request, queryset):
         for study in queryset:
             try:
-                pause_study(study)
+                pause_study(study, actor=request.user)
             except InvalidStatusChange as error:
                 self.message_user(request, str(error), messages.ERROR)
                 continue
@@ -144,7 +146,7 @@ class StudyToolsAdminMixin:
     def close_selected(self, request, queryset):
         for study in queryset:
             try:
-                close_study(study)
+                close_study(study, actor=request.user)
             except InvalidStatusChange as error:
                 self.message_user(request, str(error), messages.ERROR)
                 continue
@@ -168,7 +170,7 @@ class StudyToolsAdminMixin:
     def reopen_selected(self, request, queryset):
         for study in queryset:
             try:
-                created = reopen_study(study)
+                created = reopen_study(study, actor=request.user)
             except (InvalidStatusChange, StudyNotReady) as error:
                 self.message_user(request, str(error), messages.ERROR)
                 continue

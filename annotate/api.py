@@ -28,12 +28,13 @@ from rest_framework.response import Response as ApiResponse
 
 from annotate import task_api
 from annotate.api_access import CanManageStudies
+from annotate.audit import record_event
 from annotate.errors import InvalidStatusChange, StudyNotReady
 from annotate.invitations import signup_path, turn_off_signup, turn_on_signup
 from annotate.item_api import ItemViewSet
-from annotate.items import open_study, unknown_categories
-from annotate.lifecycle import close_study, outstanding_leases, pause_study, reopen_study
-from annotate.models import Criterion, Item, Study, StudyKind, StudyStatus
+from annotate.items import unknown_categories
+from annotate.lifecycle import close_study, open_draft_study, outstanding_leases, pause_study, reopen_study
+from annotate.models import MAX_SCALE_POINTS, AuditAction, Criterion, Item, Study, StudyKind, StudyStatus
 from annotate.progress import study_progress
 from annotate.study_annotator_api import StudyAnnotatorViewSet
 from annotate.study_changes import unsafe_changes, unsafe_criterion_changes
@@ -150,6 +151,11 @@ class StudySerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
             if entry["scale_max"] <= entry["scale_min"]:
                 errors[index]["scale_max"] = [
                     gettext("The highest score must be above the lowest score (%(low)d).") % {"low": entry["scale_min"]}
+                ]
+            elif entry["scale_max"] - entry["scale_min"] + 1 > MAX_SCALE_POINTS:
+                errors[index]["scale_max"] = [
+                    gettext("A scale has at most %(most)d points; this one has %(points)d.")
+                    % {"most": MAX_SCALE_POINTS, "points": entry["scale_max"] - entry["scale_min"] + 1}
                 ]
         if any(errors):
             raise ValidationError(errors)
@@ -302,7 +308,7 @@ class StudyViewSet(
     lookup_value_converter = "uuid"
 
     def get_queryset(self):
-        studies = self.get_permissions()[0].studies_for(self.request.user)
+        studies = self.get_permissions()[0].studies_for(self.request, self)
         return with_counts(studies).order_by("-created_at", "pk")
 
     def filter_queryset(self, queryset):
@@ -317,6 +323,9 @@ class StudyViewSet(
 
     def perform_create(self, serializer):
         serializer.save()
+        # The creator manages the new study; site admins are listed too, so the study names who set it up.
+        serializer.instance.managers.add(self.request.user)
+        record_event(self.request.user, AuditAction.CREATED, serializer.instance, {"via": "api"})
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def perform_update(self, serializer):
@@ -336,7 +345,7 @@ class StudyViewSet(
                 % {"study": study.name, "status": study.get_status_display()}
             )
         try:
-            created = open_study(study)
+            created = open_draft_study(study, actor=request.user)
         except StudyNotReady as exc:
             raise Conflict(str(exc)) from exc
         return self._changed(study, items_created=created)
@@ -347,7 +356,7 @@ class StudyViewSet(
         """Pause an open study: no new task is handed out; leases already given run until they expire."""
         study = self.get_object()
         try:
-            pause_study(study)
+            pause_study(study, actor=request.user)
         except InvalidStatusChange as exc:
             raise Conflict(str(exc)) from exc
         return self._changed(study)
@@ -358,7 +367,7 @@ class StudyViewSet(
         """Close an open or paused study; judgments submitted for its outstanding leases are still stored."""
         study = self.get_object()
         try:
-            close_study(study)
+            close_study(study, actor=request.user)
         except InvalidStatusChange as exc:
             raise Conflict(str(exc)) from exc
         return self._changed(study)
@@ -369,7 +378,7 @@ class StudyViewSet(
         """Open a paused or closed study again, building items for any responses its systems gained."""
         study = self.get_object()
         try:
-            created = reopen_study(study)
+            created = reopen_study(study, actor=request.user)
         except (InvalidStatusChange, StudyNotReady) as exc:
             raise Conflict(str(exc)) from exc
         return self._changed(study, items_created=created)

@@ -8,6 +8,10 @@ outstanding leases alone: each one runs until its expiry, and a judgment
 submitted for it, on time or late, is stored like any late submit (surplus
 when its item already has its overlap). Reopening a closed study also builds
 any item its systems gained meanwhile.
+
+Each function takes the `actor` who asked for the change and records it in
+the audit log (annotate.audit) once the change has succeeded; `actor` is
+None for the system or a command run without a user.
 """
 
 import logging
@@ -16,14 +20,26 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from annotate.audit import record_event
 from annotate.errors import InvalidStatusChange
 from annotate.items import open_study
-from annotate.models import Assignment, AssignmentStatus, Study, StudyStatus
+from annotate.models import Assignment, AssignmentStatus, AuditAction, Study, StudyStatus
 
 logger = logging.getLogger(__name__)
 
 
-def pause_study(study: Study) -> None:
+def open_draft_study(study: Study, actor=None) -> int:
+    """Open `study` for the first time (annotate.items.open_study), record who did, and return the new items.
+
+    Raises StudyNotReady, from open_study, when the study does not validate;
+    nothing changes and nothing is recorded then.
+    """
+    created = open_study(study)
+    record_event(actor, AuditAction.OPENED, study, {"items_created": created})
+    return created
+
+
+def pause_study(study: Study, actor=None) -> None:
     """Set an open study to paused, or raise InvalidStatusChange naming its status."""
     if not _change_status(study, allowed=[StudyStatus.OPEN], new=StudyStatus.PAUSED):
         if study.status == StudyStatus.PAUSED:
@@ -31,9 +47,10 @@ def pause_study(study: Study) -> None:
         raise InvalidStatusChange(
             _("Study “%(study)s” is %(status)s; only an open study can be paused.") % _names(study)
         )
+    record_event(actor, AuditAction.PAUSED, study)
 
 
-def close_study(study: Study) -> None:
+def close_study(study: Study, actor=None) -> None:
     """Set an open or paused study to closed, or raise InvalidStatusChange naming its status."""
     if not _change_status(study, allowed=[StudyStatus.OPEN, StudyStatus.PAUSED], new=StudyStatus.CLOSED):
         if study.status == StudyStatus.CLOSED:
@@ -41,9 +58,10 @@ def close_study(study: Study) -> None:
         raise InvalidStatusChange(
             _("Study “%(study)s” is %(status)s; only an open or paused study can be closed.") % _names(study)
         )
+    record_event(actor, AuditAction.CLOSED, study)
 
 
-def reopen_study(study: Study) -> int:
+def reopen_study(study: Study, actor=None) -> int:
     """Open a paused or closed study again and return the number of new items.
 
     Raises InvalidStatusChange for a draft or open study, and StudyNotReady
@@ -57,7 +75,9 @@ def reopen_study(study: Study) -> int:
         raise InvalidStatusChange(
             _("Study “%(study)s” is %(status)s; only a paused or closed study can be reopened.") % _names(study)
         )
-    return open_study(study)
+    created = open_study(study)
+    record_event(actor, AuditAction.REOPENED, study, {"items_created": created})
+    return created
 
 
 def outstanding_leases(study: Study, now: datetime | None = None) -> int:

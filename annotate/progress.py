@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce, Greatest, RowNumber
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Item, Judgment, Study
+from annotate.pseudonyms import annotator_label
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class AnnotatorProgress:
     current_lease_expires_at: datetime | None
     last_activity: datetime | None
     median_seconds: float | None
+
+    @property
+    def annotator(self) -> str:
+        """The name the page shows: a pseudonym, or the account name inside `annotator_names_shown()`."""
+        return annotator_label(self.user_id, self.username)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 
 from annotate.gold import gold_accuracy
 from annotate.models import AnnotatorStatus, Judgment, Study
+from annotate.pseudonyms import annotator_label
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class AnnotatorQuality:
     is_excluded: bool
     is_paused: bool
     paused_reason: str
+
+    @property
+    def annotator(self) -> str:
+        """The name reports show: a pseudonym, or the account name inside `annotator_names_shown()`."""
+        return annotator_label(self.user_id, self.username)
 
     @property
     def gold_accuracy(self) -> float | None:

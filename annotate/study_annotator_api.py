@@ -26,6 +26,7 @@ from annotate.models import AnnotatorStatus, Study
 from annotate.progress import annotator_progress_rows
 from annotate.quality import annotator_quality
 from humeval.api import RejectUnknownFieldsMixin
+from humeval.policy import Action, Kind, allows
 
 # Maximum length of the pause reason that annotate.gold.set_paused stores.
 PAUSE_REASON_MAX_LENGTH = AnnotatorStatus._meta.get_field("paused_reason").max_length
@@ -177,7 +178,7 @@ class StudyAnnotatorViewSet(StudyScopedMixin, viewsets.GenericViewSet):
             invited = add_annotators(
                 study,
                 "\n".join(form.validated_data["usernames"]),
-                can_create_accounts=request.user.has_perm("auth.add_user"),
+                can_create_accounts=allows(request.user, Action.CREATE, Kind.ANNOTATOR_ACCOUNT),
             )
         except InvalidInvitation as exc:
             raise ValidationError({"usernames": exc.errors}) from exc

@@ -24,7 +24,12 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response as ApiResponse
 
-from annotate.access import get_assignment_for_annotator, get_judgment_for_annotator, get_study_for_annotator
+from annotate.access import (
+    get_assignment_for_annotator,
+    get_judgment_for_annotator,
+    get_study_for_annotator,
+    studies_for,
+)
 from annotate.assignment import (
     MAX_TIME_ON_TASK_SECONDS,
     ScreenChoice,
@@ -41,6 +46,7 @@ from annotate.skipping import SKIP_NOTE_MAX_LENGTH, skip_assignment
 from annotate.task_content import rendered, task_turns
 from humeval.api import Conflict, RejectUnknownFieldsMixin
 from humeval.api_schema import ErrorSerializer
+from humeval.policy import Action
 
 # The annotator page's limit on a rationale (annotate.forms.JudgmentForm).
 RATIONALE_MAX_LENGTH = 5000
@@ -282,7 +288,7 @@ class AnnotatorStudyViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         # Only for the list: detail URLs fetch through annotate.access.
         listed = [StudyStatus.OPEN, StudyStatus.PAUSED]
-        return Study.objects.filter(annotators=self.request.user, status__in=listed).order_by("name", "pk")
+        return studies_for(self.request.user, Action.ANNOTATE).filter(status__in=listed).order_by("name", "pk")
 
     def _study_data(self, study: Study) -> dict:
         return {

@@ -15,7 +15,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate.access import get_assignment_for_annotator, get_judgment_for_annotator, get_study_for_annotator
+from annotate.access import (
+    get_assignment_for_annotator,
+    get_judgment_for_annotator,
+    get_study_for_annotator,
+    studies_for,
+)
 from annotate.assignment import (
     Progress,
     annotator_progress,
@@ -29,6 +34,7 @@ from annotate.forms import JudgmentForm, SkipForm, initial_judgment_data
 from annotate.models import Assignment, AssignmentStatus, SkipReason, Study, StudyKind, StudyStatus
 from annotate.revision import last_judgment, revise_judgment, revision_problem, screen_answers
 from annotate.skipping import skip_assignment
+from humeval.policy import Action
 
 # Query parameter of the task page that shows an item's content after its
 # content warning.
@@ -66,7 +72,7 @@ class StudyRow:
 @require_GET
 def home(request):
     listed = [StudyStatus.OPEN, StudyStatus.PAUSED]
-    studies = Study.objects.filter(annotators=request.user, status__in=listed).order_by("name")
+    studies = studies_for(request.user, Action.ANNOTATE).filter(status__in=listed).order_by("name")
     rows = [
         StudyRow(study, annotator_progress(study, request.user), _start_url(study, request.user)) for study in studies
     ]

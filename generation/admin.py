@@ -13,7 +13,9 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods
 
+from generation.admin_deletes import AnnouncedDeleteAdminMixin
 from generation.flags import Flag, flag_counts, flagged
 from generation.forms import GenerationRunAddForm, PromptImportForm, ResponseImportForm
 from generation.models import (
@@ -32,13 +34,16 @@ from generation.response_import import ResponseImportError
 from generation.run_start import StartOutcome, start_or_resume, take_over
 from generation.runs import DECODING_FIELDS
 from generation.uploads import import_uploaded_prompts, import_uploaded_responses
+from humeval.policy import Kind
+from humeval.policy_admin import PolicyAdminMixin, PolicyInlineMixin
 
 # Seconds between reloads of a running run's progress page.
 PROGRESS_REFRESH_SECONDS = 5
 
 
 @admin.register(LanguageModel)
-class LanguageModelAdmin(admin.ModelAdmin):
+class LanguageModelAdmin(AnnouncedDeleteAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.GENERATION
     list_display = [
         "name",
         "backend",
@@ -78,15 +83,17 @@ class LanguageModelAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, _("Add a generation run with this model's defaults"))
 
 
-class PromptInline(admin.TabularInline):
+class PromptInline(PolicyInlineMixin, admin.TabularInline):
     model = Prompt
+    policy_kind = Kind.GENERATION
     fields = ["position", "external_id", "category", "language", "text"]
     extra = 0
     show_change_link = True
 
 
 @admin.register(PromptSet)
-class PromptSetAdmin(admin.ModelAdmin):
+class PromptSetAdmin(AnnouncedDeleteAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.GENERATION
     list_display = ["name", "prompt_count", "source", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["uuid", "created_at"]
@@ -94,7 +101,7 @@ class PromptSetAdmin(admin.ModelAdmin):
     change_list_template = "generation/admin/promptset_change_list.html"
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.import_prompts_view)
+        view = self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.import_prompts_view))
         return [path("import/", view, name="generation_promptset_import"), *super().get_urls()]
 
     def import_prompts_view(self, request):
@@ -135,7 +142,8 @@ class PromptSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.GENERATION
     list_display = ["__str__", "prompt_set", "category", "language"]
     list_filter = ["prompt_set", "category", "language"]
     search_fields = ["text", "external_id"]
@@ -143,7 +151,8 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationRun)
-class GenerationRunAdmin(admin.ModelAdmin):
+class GenerationRunAdmin(AnnouncedDeleteAdminMixin, PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.GENERATION
     list_display = [
         "__str__",
         "prompt_set",
@@ -259,12 +268,12 @@ class GenerationRunAdmin(admin.ModelAdmin):
         urls = [
             path(
                 "import-responses/",
-                self.admin_site.admin_view(self.import_responses_view),
+                self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.import_responses_view)),
                 name="generation_generationrun_import",
             ),
             path(
                 "<path:object_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
+                self.admin_site.admin_view(require_GET(self.progress_view)),
                 name="generation_generationrun_progress",
             ),
         ]
@@ -440,7 +449,8 @@ class ResponseFlagFilter(admin.SimpleListFilter):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    policy_kind = Kind.GENERATION
     list_display = ["__str__", "token_count", "finish_reason", "latency"]
     list_filter = ["run", "finish_reason", ResponseFlagFilter]
     list_select_related = ["run__model", "prompt"]
@@ -458,8 +468,10 @@ class ResponseAdmin(admin.ModelAdmin):
         return f"{response.latency_seconds:.2f}"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PolicyAdminMixin, admin.ModelAdmin):
     """Admin that lists and shows rows but never adds, edits or deletes them."""
+
+    policy_kind = Kind.GENERATION
 
     def has_add_permission(self, request):
         return False

@@ -27,9 +27,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from humeval import policy
 
 # Prefix of an import error that sits on one line or JSON array element, as
 # generation.prompt_import and generation.response_import write them.
@@ -97,12 +99,21 @@ class Pagination(PageNumberPagination):
 
 
 class CanManageGeneration(BasePermission):
-    """Allow only site admins (Django staff) to manage models, prompt sets and generation runs."""
+    """Allow site admins and study managers to manage models, prompt sets and generation runs.
 
-    message = _("Only site admins may manage models, prompt sets and generation runs.")
+    These objects are shared by every study, so the table in humeval.policy
+    grants them whole, without a per-study scope; deleting is for site admins.
+    """
+
+    message = _("Only site admins and study managers may manage models, prompt sets and generation runs.")
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        action = policy.Action.VIEW if request.method in SAFE_METHODS else policy.Action.CHANGE
+        if request.method == "POST":
+            action = policy.Action.CREATE
+        elif request.method == "DELETE":
+            action = policy.Action.DELETE
+        return policy.allows(request.user, action, policy.Kind.GENERATION)
 
 
 class Conflict(exceptions.APIException):

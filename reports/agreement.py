@@ -52,6 +52,7 @@ from django.utils.translation import gettext
 
 from annotate.models import Criterion, Study, StudyKind
 from annotate.progress import median_time_on_task
+from annotate.pseudonyms import NamedAnnotator
 from annotate.quality import AnnotatorQuality, annotator_quality
 from reports import agreement_statistics as statistics
 from reports.agreement_statistics import INTERVAL, LEVELS, NOMINAL, ORDINAL
@@ -100,7 +101,7 @@ class CohenKappa:
     value: float | None
     items: int
     weighting: str
-    annotators: tuple[str, str]
+    annotators: tuple[NamedAnnotator, NamedAnnotator]
     reason: str = ""
 
 
@@ -465,7 +466,7 @@ def _load_confusions(
     """Count, for criteria with exactly two annotators, the pairs of values they gave the same item.
 
     Returns {criterion id: Counter((first's value, second's value))} and
-    the two usernames per criterion; the first annotator has the lower
+    the two annotators per criterion; the first annotator has the lower
     user id. One query with a correlated subquery finds the second
     annotator's value on each item the first judged; a second reads the
     usernames.
@@ -506,7 +507,8 @@ def _load_confusions(
     username_field = get_user_model().USERNAME_FIELD
     usernames = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", username_field))
     names = {
-        criterion_id: (usernames[first], usernames[second]) for criterion_id, (first, second) in two_annotators.items()
+        criterion_id: (NamedAnnotator(first, usernames[first]), NamedAnnotator(second, usernames[second]))
+        for criterion_id, (first, second) in two_annotators.items()
     }
     return confusions, names
 
@@ -610,7 +612,9 @@ def _fleiss(unit_counts: np.ndarray) -> FleissKappa:
     return FleissKappa(figures.kappa, figures.units, figures.judgments_per_unit, figures.units_left_out, reason)
 
 
-def _cohen(confusion: Counter | None, weighting: str, names: tuple[str, str] | None) -> CohenKappa | None:
+def _cohen(
+    confusion: Counter | None, weighting: str, names: tuple[NamedAnnotator, NamedAnnotator] | None
+) -> CohenKappa | None:
     """Compute Cohen's kappa from a confusion Counter; None when the criterion has not exactly two annotators."""
     if confusion is None or names is None:
         return None
@@ -667,7 +671,7 @@ def _overall(
     criteria: list[Criterion],
     data: _Counts,
     confusions: dict[int, Counter],
-    names: dict[int, tuple[str, str]],
+    names: dict[int, tuple[NamedAnnotator, NamedAnnotator]],
     annotators: int,
     level: str,
     pairwise: bool,
@@ -700,7 +704,8 @@ def _overall(
 def agreement_metadata(study: Study, **options) -> dict:
     """Compute and describe the agreement figures for an export's meta.json, in English whatever the active language.
 
-    `options` are those of study_agreement_report.
+    `options` are those of study_agreement_report. Annotators are named
+    as `annotate.pseudonyms.annotator_label` names them.
     """
     with translation.override("en"):
         report = study_agreement_report(study, **options)
@@ -748,7 +753,7 @@ def agreement_metadata(study: Study, **options) -> dict:
             "criteria": [_result_metadata(result) for result in report.criteria],
             "annotators": [
                 {
-                    "annotator": row.username,
+                    "annotator": row.annotator,
                     "judgments": row.judgments,
                     "agreeing_pairs": row.agreeing_pairs,
                     "pairs": row.pairs,
@@ -757,7 +762,7 @@ def agreement_metadata(study: Study, **options) -> dict:
                     "gold_judgments": row.gold_judgments,
                     "gold_accuracy": row.gold_accuracy,
                 }
-                for row in annotators
+                for row in sorted(annotators, key=lambda row: row.annotator)
             ],
         }
 
@@ -796,7 +801,7 @@ def _result_metadata(result: AgreementResult) -> dict:
             "value": result.cohen.value,
             "units": result.cohen.items,
             "weighting": result.cohen.weighting,
-            "annotators": list(result.cohen.annotators),
+            "annotators": [str(annotator) for annotator in result.cohen.annotators],
             "reason": result.cohen.reason or None,
         }
     return described

@@ -1,11 +1,18 @@
 """REST API for reports, under /api/v1/reports/: every figure of a study's report as JSON, and the CSV exports.
 
-Reports are unblinded: they name the systems. Site admins may read them for
-now (`CanReadReports`); anyone else gets 403 on the list and 404 on any
-URL that names a study.
+Reports are unblinded: they name the systems. Site admins read every
+study's report and study managers those of their studies, as the table in
+humeval.policy grants (`CanReadReports`); anyone else gets 403 on the list
+and 404 on any URL that names a study.
 
-The figures come from reports.summary.build_study_report, the function
-the report page uses, turned into JSON by reports.report_json. The files
+Annotators are named by a stable pseudonym (annotate.pseudonyms). A site
+admin may ask for account names with `names=true`; from anyone else the
+option is ignored without an error, and the files' sidecars state which
+kind of name they hold.
+
+The figures come from reports.summary.build_study_report through the
+report cache (reports.report_cache), as on the report page, turned into
+JSON by reports.report_json. The files
 come from the export modules the report page links to (reports.export,
 reports.gold_export, reports.ranking_export), so the API's files and the
 page's downloads are the same bytes.
@@ -28,11 +35,14 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response as ApiResponse
 
 from annotate.api_access import StudyPermission
-from annotate.models import Study, StudyKind
+from annotate.audit import record_event
+from annotate.models import AuditAction, Study, StudyKind
+from annotate.pseudonyms import annotator_names_shown, names_for
+from humeval.policy import Kind
 from reports import agreement, export, gold_export, ranking, ranking_export
 from reports.answers import counted_judgments
+from reports.report_cache import cached_study_report
 from reports.report_json import report_data
-from reports.summary import build_study_report
 
 
 def register_routes(router) -> None:
@@ -41,7 +51,8 @@ def register_routes(router) -> None:
 
 
 class CanReadReports(StudyPermission):
-    message = _("Only site admins may read reports.")
+    kind = Kind.REPORT
+    message = _("Only site admins and study managers may read reports.")
 
 
 class CSVRenderer(BaseRenderer):
@@ -87,7 +98,18 @@ class RankingOptionsSerializer(serializers.Serializer):
     )
 
 
-class ReportOptionsSerializer(RankingOptionsSerializer):
+class NamesOptionSerializer(serializers.Serializer):
+    names = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Name annotators by username instead of by pseudonym. Honoured for site admins only; "
+            "anyone else gets pseudonyms."
+        ),
+    )
+
+
+class ReportOptionsSerializer(RankingOptionsSerializer, NamesOptionSerializer):
     level = serializers.ChoiceField(
         choices=agreement.LEVELS,
         required=False,
@@ -138,7 +160,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_converter = "uuid"
 
     def get_queryset(self):
-        studies = self.get_permissions()[0].studies_for(self.request.user).select_related("prompt_set")
+        studies = self.get_permissions()[0].studies_for(self.request, self).select_related("prompt_set")
         if self.action != "list":
             return studies
         judgments = counted_judgments(include_surplus=True, item__study=OuterRef("pk"))
@@ -159,44 +181,53 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """
         study = self.get_object()
         options = _report_options(study, request.query_params)
-        report = build_study_report(study, **options)
-        return ApiResponse(report_data(report))
+        report = cached_study_report(study, **options)
+        with annotator_names_shown(_names_requested(request)):
+            return ApiResponse(report_data(report))
 
-    @extend_schema(responses={200: FILE_RESPONSE})
+    @extend_schema(parameters=[NamesOptionSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="judgments-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def judgments_csv(self, request, uuid=None):
         """Download every judgment on regular items, one row per judgment and criterion (as reports.export)."""
         study = self.get_object()
-        return _csv_file(export.stream_judgments_csv(study), export.csv_filename(study))
+        names = _names_requested(request)
+        record_event(request.user, AuditAction.EXPORTED, study, {"file": "judgments.csv", "annotator_names": names})
+        return _csv_file(export.stream_judgments_csv(study, names=names), export.csv_filename(study))
 
-    @extend_schema(responses={200: JSON_FILE_RESPONSE})
+    @extend_schema(parameters=[NamesOptionSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="judgments-csv/metadata", url_name="judgments-csv-metadata")
     def judgments_csv_metadata(self, request, uuid=None):
         """Return the judgments file's sidecar: study, counts, figures, method and columns."""
         study = self.get_object()
-        return _json_file(export.judgments_metadata(study), f"{export.csv_filename(study)}.meta.json")
+        metadata = export.judgments_metadata(study, names=_names_requested(request))
+        return _json_file(metadata, f"{export.csv_filename(study)}.meta.json")
 
-    @extend_schema(responses={200: FILE_RESPONSE})
+    @extend_schema(parameters=[NamesOptionSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="gold-judgments-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def gold_judgments_csv(self, request, uuid=None):
         """Download the judgments on gold items, each with the right answer and whether it was given."""
         study = self.get_object()
-        return _csv_file(gold_export.stream_gold_judgments_csv(study), export.gold_csv_filename(study))
+        names = _names_requested(request)
+        details = {"file": "gold-judgments.csv", "annotator_names": names}
+        record_event(request.user, AuditAction.EXPORTED, study, details)
+        return _csv_file(gold_export.stream_gold_judgments_csv(study, names=names), export.gold_csv_filename(study))
 
-    @extend_schema(responses={200: JSON_FILE_RESPONSE})
+    @extend_schema(parameters=[NamesOptionSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(
         detail=True, methods=["get"], url_path="gold-judgments-csv/metadata", url_name="gold-judgments-csv-metadata"
     )
     def gold_judgments_csv_metadata(self, request, uuid=None):
         """Return the gold judgments file's sidecar."""
         study = self.get_object()
-        return _json_file(gold_export.gold_judgments_metadata(study), f"{export.gold_csv_filename(study)}.meta.json")
+        metadata = gold_export.gold_judgments_metadata(study, names=_names_requested(request))
+        return _json_file(metadata, f"{export.gold_csv_filename(study)}.meta.json")
 
     @extend_schema(parameters=[RankingOptionsSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="rankings-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def rankings_csv(self, request, uuid=None):
         """Download a pairwise study's rankings, one row per criterion and system, best first."""
         study, rankings = self._rankings(request)
+        record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.csv"})
         return _csv_file([ranking_export.rankings_csv(rankings)], ranking_export.rankings_filename(study, "csv"))
 
     @extend_schema(parameters=[RankingOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
@@ -212,6 +243,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def rankings(self, request, uuid=None):
         """Return every ranking figure of a pairwise study, with pair counts and predicted win probabilities."""
         study, rankings = self._rankings(request)
+        record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.json"})
         return _json_file(
             ranking_export.rankings_json(study, rankings), ranking_export.rankings_filename(study, "json")
         )
@@ -222,6 +254,13 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise NotFound(gettext("Rankings exist for pairwise studies only; this is a rating study."))
         options = _report_options(study, request.query_params, RankingOptionsSerializer)
         return study, ranking_export.english_rankings(study, **options)
+
+
+def _names_requested(request) -> bool:
+    """Read the `names` option; True only when a site admin sent it, because anyone else gets pseudonyms."""
+    form = NamesOptionSerializer(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    return names_for(request.user, form.validated_data["names"])
 
 
 def _count_per_study(judgments) -> Coalesce:

@@ -1,14 +1,14 @@
 """CSV export of a study's benchmark table, beside the report page's other downloads."""
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from annotate.models import Study
+from annotate.audit import record_event
+from annotate.models import AuditAction
 from reports import benchmarks
+from reports.access import get_report_study, report_reader_required
 
 
 def _comparison(request, study):
@@ -22,10 +22,11 @@ def _comparison(request, study):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def benchmarks_csv(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
+    study = get_report_study(request.user, study_uuid)
     comparison = _comparison(request, study)
+    record_event(request.user, AuditAction.EXPORTED, study, {"file": "benchmarks.csv"})
     response = HttpResponse(benchmarks.benchmarks_csv(comparison), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=benchmarks.benchmarks_filename(study)
@@ -34,9 +35,9 @@ def benchmarks_csv(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def benchmarks_csv_metadata(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
+    study = get_report_study(request.user, study_uuid)
     comparison = _comparison(request, study)
     response = JsonResponse(
         benchmarks.benchmarks_metadata(comparison), json_dumps_params={"ensure_ascii": False, "indent": 2}

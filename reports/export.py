@@ -10,7 +10,8 @@ Judgments on gold items are not in this file but in their own
 may show text that no system wrote, and would skew per-system figures.
 Pairwise rows name the systems shown as A and B, the item's systems in
 canonical order, the outcome and the winning system. Rating rows name the
-system and its score.
+system and its score. Annotators are named by their stable pseudonym unless
+a site admin asked for account names (annotate.pseudonyms).
 
 Format:
 - UTF-8 with a byte order mark, so Excel opens Chinese and other non-ASCII
@@ -44,6 +45,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from annotate.models import CriterionAnswer, Study, StudyKind
+from annotate.pseudonyms import AnnotatorLabels, annotator_names_shown, naming_description
 from reports.agreement import agreement_metadata
 from reports.answers import excluded_annotator
 from reports.ratings import ratings_metadata, study_ratings
@@ -71,7 +73,7 @@ _LEADING_COLUMNS = (
     Column("prompt_external_id", "The prompt's id in the imported prompt file; empty when it had none."),
     Column("prompt_category", "Category of the prompt."),
     Column("prompt_language", "Language of the prompt as a BCP 47 code, such as en or zh-Hans."),
-    Column("annotator", "Username of the annotator."),
+    Column("annotator", "The annotator's stable pseudonym, or their username when a site admin asked for names."),
     Column("criterion", "Name of the criterion this row answers."),
 )
 _PAIRWISE_COLUMNS = (
@@ -140,22 +142,25 @@ def stream_csv(header: list[str], rows: Iterable[list]) -> Iterator[str]:
         yield "".join(chunk)
 
 
-def stream_judgments_csv(study: Study) -> Iterator[str]:
+def stream_judgments_csv(study: Study, names: bool = False) -> Iterator[str]:
     """Yield the export in chunks of text, starting with the byte order mark.
 
     1. Load system names once; every other value comes from one query read
        with `iterator()`, so the study never sits in memory whole.
-    2. Format each answer as one row in the kind's column order.
+    2. Format each answer as one row in the kind's column order, naming
+       the annotator by pseudonym, or by username when `names` is True.
     3. Neutralise formula-like text cells and yield rows in chunks.
     """
+    yield from stream_csv([column.name for column in columns(study.kind)], judgment_rows(study, names))
+
+
+def judgment_rows(study: Study, names: bool = False) -> Iterator[list]:
+    """Yield the export's rows as lists of cells in `columns(study.kind)` order, before any formula neutralising."""
     systems = load_systems(study)
     make_row = _pairwise_row if study.kind == StudyKind.PAIRWISE else _rating_row
-
-    rows = (
-        [study.name, *make_row(values, systems), *_trailing_cells(values)]
-        for values in _export_rows(study).iterator(chunk_size=2000)
-    )
-    yield from stream_csv([column.name for column in columns(study.kind)], rows)
+    labels = AnnotatorLabels(names)
+    for values in _export_rows(study).iterator(chunk_size=2000):
+        yield [study.name, *make_row(values, systems, labels), *_trailing_cells(values)]
 
 
 def _export_rows(study: Study):
@@ -173,6 +178,7 @@ def _export_rows(study: Study):
             prompt_category=F("judgment__item__prompt__category"),
             prompt_language=F("judgment__item__prompt__language"),
             annotator=F(f"judgment__annotator__{username_field}"),
+            annotator_id=F("judgment__annotator_id"),
             criterion_name=F("criterion__name"),
             first_on_left=F("judgment__first_on_left"),
             first_run=F("judgment__item__first_response__run_id"),
@@ -186,28 +192,28 @@ def _export_rows(study: Study):
     )
 
 
-def _leading_cells(values: dict) -> list:
+def _leading_cells(values: dict, labels: AnnotatorLabels) -> list:
     """Return the cells after the study name and before the kind's own columns."""
     return [
         str(values["item_uuid"]),
         values["prompt_external_id"],
         values["prompt_category"],
         values["prompt_language"],
-        values["annotator"],
+        labels.label(values["annotator_id"], values["annotator"]),
         values["criterion_name"],
     ]
 
 
-def _pairwise_row(values: dict, systems: dict[int, System]) -> list:
+def _pairwise_row(values: dict, systems: dict[int, System], labels: AnnotatorLabels) -> list:
     first = _system_name(systems, values["first_run"])
     second = _system_name(systems, values["second_run"])
     shown_a, shown_b = (first, second) if values["first_on_left"] else (second, first)
     winner = _system_name(systems, values["winner_run"])
-    return [*_leading_cells(values), shown_a, shown_b, first, second, values["outcome"], winner]
+    return [*_leading_cells(values, labels), shown_a, shown_b, first, second, values["outcome"], winner]
 
 
-def _rating_row(values: dict, systems: dict[int, System]) -> list:
-    return [*_leading_cells(values), _system_name(systems, values["first_run"]), values["score"]]
+def _rating_row(values: dict, systems: dict[int, System], labels: AnnotatorLabels) -> list:
+    return [*_leading_cells(values, labels), _system_name(systems, values["first_run"]), values["score"]]
 
 
 def _trailing_cells(values: dict) -> list:
@@ -224,11 +230,12 @@ def _system_name(systems: dict[int, System], run_id: int | None) -> str:
     return systems[run_id].name if run_id is not None else ""
 
 
-def judgments_metadata(study: Study) -> dict:
+def judgments_metadata(study: Study, names: bool = False) -> dict:
     """Describe the export of `study` for its sidecar `<file>.meta.json`.
 
     The counts are taken when this function runs; judgments stored between
-    the two downloads make them differ from the CSV.
+    the two downloads make them differ from the CSV. Annotators are named
+    by username when `names` is True, else by pseudonym, as in the CSV.
     """
     totals = judgment_totals(study, include_excluded=True)
     return {
@@ -242,6 +249,7 @@ def judgments_metadata(study: Study) -> dict:
                 "included and flagged; gold item judgments in the separate gold file"
             ),
             "formula_cells": ("text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe"),
+            "annotator_names": naming_description(names),
         },
         "study": {
             "name": study.name,
@@ -262,16 +270,17 @@ def judgments_metadata(study: Study) -> dict:
             "items": totals.items,
             "judged_items": totals.judged_items,
         },
-        "figures": _figures_metadata(study),
+        "figures": _figures_metadata(study, names),
         "generated_at": timezone.now().astimezone(UTC).isoformat(),
         "humeval_version": _humeval_version(),
         "columns": [{"name": column.name, "description": column.description} for column in columns(study.kind)],
     }
 
 
-def _figures_metadata(study: Study) -> dict:
+def _figures_metadata(study: Study, names: bool) -> dict:
     """Describe the agreement figures, and the score figures of a rating study, as the report shows them by default."""
-    figures = {"agreement": agreement_metadata(study)}
+    with annotator_names_shown(names):
+        figures = {"agreement": agreement_metadata(study)}
     if study.kind == StudyKind.RATING:
         figures["ratings"] = ratings_metadata(study_ratings(study))
     return figures

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from annotate.gold import scored_criterion
 from annotate.models import CriterionAnswer, Item, Judgment, Study, StudyKind
+from annotate.pseudonyms import AnnotatorLabels, naming_description
 from reports.answers import excluded_annotator
 from reports.export import (
     Column,
@@ -43,7 +44,7 @@ _LEADING_COLUMNS = (
     Column("prompt_external_id", "The prompt's id in the imported prompt file; empty when it had none."),
     Column("prompt_category", "Category of the prompt."),
     Column("prompt_language", "Language of the prompt as a BCP 47 code, such as en or zh-Hans."),
-    Column("annotator", "Username of the annotator."),
+    Column("annotator", "The annotator's stable pseudonym, or their username when a site admin asked for names."),
     Column("criterion", "Name of the criterion this row answers."),
     Column("is_scored_criterion", "true for the study's first criterion, the only one gold items are scored on."),
     Column("is_attention_check", "true when the item shows text the manager wrote in place of a response."),
@@ -78,18 +79,24 @@ def gold_columns(kind: str) -> tuple[Column, ...]:
     return _LEADING_COLUMNS + middle + _TRAILING_COLUMNS
 
 
-def stream_gold_judgments_csv(study: Study) -> Iterator[str]:
-    """Yield the gold export in chunks of text, starting with the byte order mark, in three queries."""
+def stream_gold_judgments_csv(study: Study, names: bool = False) -> Iterator[str]:
+    """Yield the gold export in chunks of text, starting with the byte order mark, in three queries.
+
+    Annotators are named by pseudonym, or by username when `names` is True.
+    """
+    yield from stream_csv([column.name for column in gold_columns(study.kind)], gold_judgment_rows(study, names))
+
+
+def gold_judgment_rows(study: Study, names: bool = False) -> Iterator[list]:
+    """Yield the gold export's rows as lists of cells in `gold_columns(study.kind)` order, before neutralising."""
     systems = load_systems(study)
     criterion = scored_criterion(study)
     scored_id = criterion.pk if criterion else None
     make_row = _pairwise_cells if study.kind == StudyKind.PAIRWISE else _rating_cells
-
-    rows = (
-        [study.name, *_leading_cells(values, scored_id), *make_row(values, systems), *_trailing_cells(values)]
-        for values in _gold_rows(study).iterator(chunk_size=2000)
-    )
-    yield from stream_csv([column.name for column in gold_columns(study.kind)], rows)
+    labels = AnnotatorLabels(names)
+    for values in _gold_rows(study).iterator(chunk_size=2000):
+        leading = _leading_cells(values, scored_id, labels)
+        yield [study.name, *leading, *make_row(values, systems), *_trailing_cells(values)]
 
 
 def _gold_rows(study: Study):
@@ -108,6 +115,7 @@ def _gold_rows(study: Study):
             prompt_category=F("judgment__item__prompt__category"),
             prompt_language=F("judgment__item__prompt__language"),
             annotator=F(f"judgment__annotator__{username_field}"),
+            annotator_id=F("judgment__annotator_id"),
             criterion_name=F("criterion__name"),
             attention_text=F("judgment__item__attention_text"),
             first_on_left=F("judgment__first_on_left"),
@@ -126,13 +134,13 @@ def _gold_rows(study: Study):
     )
 
 
-def _leading_cells(values: dict, scored_id: int | None) -> list:
+def _leading_cells(values: dict, scored_id: int | None, labels: AnnotatorLabels) -> list:
     return [
         str(values["item_uuid"]),
         values["prompt_external_id"],
         values["prompt_category"],
         values["prompt_language"],
-        values["annotator"],
+        labels.label(values["annotator_id"], values["annotator"]),
         values["criterion_name"],
         _flag(values["criterion_id"] == scored_id),
         _flag(bool(values["attention_text"])),
@@ -180,8 +188,8 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def gold_judgments_metadata(study: Study) -> dict:
-    """Describe the gold export of `study` for its sidecar `<file>.meta.json`."""
+def gold_judgments_metadata(study: Study, names: bool = False) -> dict:
+    """Describe the gold export of `study` for its sidecar `<file>.meta.json`; `names` as in the CSV."""
     criterion = scored_criterion(study)
     judgments = Judgment.objects.filter(item__study=study, item__is_gold=True).aggregate(
         judgments=Count("pk"),
@@ -199,6 +207,7 @@ def gold_judgments_metadata(study: Study) -> dict:
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per judgment on a gold item and criterion",
             "formula_cells": "text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe",
+            "annotator_names": naming_description(names),
         },
         "study": {
             "name": study.name,

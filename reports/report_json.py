@@ -6,8 +6,13 @@ Each dataclass becomes an object of its fields plus its public properties,
 such as `win_rate`, `comparisons` or `gold_accuracy`. Rules on the way:
 
 - Integer keys stay inside. A system's `run_id` becomes `run`, the
-  generation run's UUID, and a `user_id` becomes `username`. Any other
-  field ending in `_id` is left out, and so is a mapping keyed by such ids.
+  generation run's UUID. Any other field ending in `_id` is left out, and
+  so is a mapping keyed by such ids.
+- Annotators are named by the rows' `annotator` property: a pseudonym, or
+  the username inside `annotate.pseudonyms.annotator_names_shown()`. The
+  rows' `username` field is left out, so an account name appears only when
+  a site admin asked for names. The annotator table is sorted by that name,
+  so its order says nothing about the account names behind pseudonyms.
 - A criterion becomes its name, question and position; the study its
   UUID, name, kind and status.
 - numpy numbers become plain ones, and NaN or infinity becomes null.
@@ -21,23 +26,23 @@ from collections.abc import Mapping
 from enum import Enum
 
 import numpy as np
-from django.contrib.auth import get_user_model
-from django.db.models import Q
 
-from annotate.models import AnnotatorStatus, Criterion, Judgment, Study
+from annotate.models import Criterion, Study
+from annotate.pseudonyms import NamedAnnotator
 from generation.models import GenerationRun
 from reports.summary import StudyReport
 from reports.systems import load_systems
 
 
 class _Converter:
-    def __init__(self, run_uuids: dict[int, str], usernames: dict[int, str]):
+    def __init__(self, run_uuids: dict[int, str]):
         self.run_uuids = run_uuids
-        self.usernames = usernames
 
     def convert(self, value):
         if value is None or isinstance(value, bool | str):
             return value
+        if isinstance(value, NamedAnnotator):
+            return str(value)
         if isinstance(value, Enum):
             return value.value
         if isinstance(value, np.generic):
@@ -74,9 +79,7 @@ class _Converter:
     def _put(self, data: dict, name: str, value) -> None:
         if name == "run_id":
             data["run"] = self.run_uuids.get(value)
-        elif name == "user_id":
-            data["username"] = self.usernames.get(value)
-        elif name.endswith("_id"):
+        elif name.endswith("_id") or name == "username":
             return
         else:
             converted = self.convert(value)
@@ -102,8 +105,6 @@ def report_data(report: StudyReport) -> dict:
         run_id: str(run_uuid)
         for run_id, run_uuid in GenerationRun.objects.filter(pk__in=list(load_systems(study))).values_list("pk", "uuid")
     }
-    judged = Judgment.objects.filter(item__study=study).values("annotator")
-    with_status = AnnotatorStatus.objects.filter(study=study).values("annotator")
-    people = get_user_model().objects.filter(Q(pk__in=judged) | Q(pk__in=with_status) | Q(annotated_studies=study))
-    usernames = dict(people.distinct().values_list("pk", get_user_model().USERNAME_FIELD))
-    return _Converter(run_uuids, usernames).convert(report)
+    data = _Converter(run_uuids).convert(report)
+    data["annotators"].sort(key=lambda row: row["annotator"])
+    return data

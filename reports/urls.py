@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reports import benchmark_views, views
+from reports import benchmark_views, export_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -16,6 +16,16 @@ urlpatterns = [
     path("studies/<uuid:study_uuid>/rankings.csv", views.rankings_csv, name="rankings_csv"),
     path("studies/<uuid:study_uuid>/rankings.csv.meta.json", views.rankings_csv_metadata, name="rankings_csv_metadata"),
     path("studies/<uuid:study_uuid>/rankings.json", views.rankings_json, name="rankings_json"),
+    path(
+        "studies/<uuid:study_uuid>/exports/<slug:what>.<slug:file_format>",
+        export_views.table_download,
+        name="table_download",
+    ),
+    path(
+        "studies/<uuid:study_uuid>/exports/<slug:what>.<slug:file_format>.meta.json",
+        export_views.table_metadata,
+        name="table_metadata",
+    ),
     path("studies/<uuid:study_uuid>/benchmarks.csv", benchmark_views.benchmarks_csv, name="benchmarks_csv"),
     path(
         "studies/<uuid:study_uuid>/benchmarks.csv.meta.json",

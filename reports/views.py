@@ -1,27 +1,45 @@
-"""Staff pages of the live reports and the CSV export of judgments."""
+"""Staff pages of the live reports and the CSV export of judgments.
 
-from django.contrib.admin.views.decorators import staff_member_required
+Pages and files name annotators by pseudonym; a site admin may ask for
+account names with `?names=show` (annotate.pseudonyms). Each download of a
+data file is recorded in the audit log; the sidecar descriptions are not.
+"""
+
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from annotate.models import Study, StudyKind
+from annotate.audit import record_event
+from annotate.models import AuditAction, StudyKind
+from annotate.pseudonyms import (
+    NAMES_OPTION,
+    SHOW_NAMES,
+    may_see_names,
+    names_are_shown,
+    names_requested,
+    with_annotator_naming,
+)
 from reports import agreement, breakdowns, export, gold_export, ranking, ranking_export
+from reports.access import get_report_study, readable_studies, report_reader_required
 from reports.answers import counted_judgments, limited_to
-from reports.summary import build_study_report
+from reports.report_cache import cached_study_report
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def index(request):
     judgments = counted_judgments(include_surplus=True, item__study=OuterRef("pk"))
-    studies = Study.objects.select_related("prompt_set").annotate(
-        item_count=Count("items", filter=Q(items__is_gold=False)),
-        judgment_count=_count_per_study(judgments),
-        surplus_count=_count_per_study(judgments.filter(is_surplus=True)),
+    studies = (
+        readable_studies(request.user)
+        .select_related("prompt_set")
+        .annotate(
+            item_count=Count("items", filter=Q(items__is_gold=False)),
+            judgment_count=_count_per_study(judgments),
+            surplus_count=_count_per_study(judgments.filter(is_surplus=True)),
+        )
     )
     return render(request, "reports/index.html", {"studies": studies})
 
@@ -32,9 +50,10 @@ def _count_per_study(judgments) -> Coalesce:
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
+@with_annotator_naming
 def study_report(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
+    study = get_report_study(request.user, study_uuid)
     include_surplus = request.GET.get("surplus") == "include"
     include_excluded = request.GET.get("excluded") == "include"
     anchor_run_id, anchor_error = None, ""
@@ -43,7 +62,7 @@ def study_report(request, study_uuid):
     level, level_error = agreement.resolve_level(study, request.GET.get("level", ""))
     breakdown, breakdown_errors = breakdowns.resolve_breakdown(study, request.GET)
     with limited_to(breakdown):
-        report = build_study_report(
+        report = cached_study_report(
             study,
             include_surplus=include_surplus,
             include_excluded=include_excluded,
@@ -76,8 +95,27 @@ def study_report(request, study_uuid):
         "category_links": breakdowns.option_links(export_query, breakdowns.CATEGORY, choices.categories),
         "language_links": breakdowns.option_links(export_query, breakdowns.LANGUAGE, choices.languages),
         "annotator_links": breakdowns.option_links(export_query, breakdowns.EXCLUDE_ANNOTATOR, choices.annotators),
+        "may_see_names": may_see_names(request.user),
+        "names_shown": names_are_shown(),
+        "names_toggle_url": _names_toggled(request),
+        "names_query": f"?{NAMES_OPTION}={SHOW_NAMES}" if names_are_shown() else "",
     }
     return render(request, "reports/study.html", context)
+
+
+def _names_toggled(request) -> str:
+    """Return the page's query string switching between pseudonyms and account names.
+
+    It keeps the other options but drops a left-out annotator, because that
+    option names the annotator the way the page currently does.
+    """
+    query = request.GET.copy()
+    query.pop(breakdowns.EXCLUDE_ANNOTATOR, None)
+    if names_are_shown():
+        query.pop(NAMES_OPTION, None)
+    else:
+        query[NAMES_OPTION] = SHOW_NAMES
+    return f"?{query.urlencode()}"
 
 
 def _level_toggled(request, study, level: str | None) -> str:
@@ -101,10 +139,14 @@ def _toggled(request, name: str, include: bool) -> str:
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def judgments_csv(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
-    response = StreamingHttpResponse(export.stream_judgments_csv(study), content_type="text/csv; charset=utf-8")
+    study = get_report_study(request.user, study_uuid)
+    names = names_requested(request)
+    record_event(request.user, AuditAction.EXPORTED, study, {"file": "judgments.csv", "annotator_names": names})
+    response = StreamingHttpResponse(
+        export.stream_judgments_csv(study, names=names), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=export.csv_filename(study)
     )
@@ -112,10 +154,11 @@ def judgments_csv(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def judgments_csv_metadata(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
-    response = JsonResponse(export.judgments_metadata(study), json_dumps_params={"ensure_ascii": False, "indent": 2})
+    study = get_report_study(request.user, study_uuid)
+    metadata = export.judgments_metadata(study, names=names_requested(request))
+    response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{export.csv_filename(study)}.meta.json"
     )
@@ -123,11 +166,13 @@ def judgments_csv_metadata(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def gold_judgments_csv(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
+    study = get_report_study(request.user, study_uuid)
+    names = names_requested(request)
+    record_event(request.user, AuditAction.EXPORTED, study, {"file": "gold-judgments.csv", "annotator_names": names})
     response = StreamingHttpResponse(
-        gold_export.stream_gold_judgments_csv(study), content_type="text/csv; charset=utf-8"
+        gold_export.stream_gold_judgments_csv(study, names=names), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=export.gold_csv_filename(study)
@@ -136,12 +181,11 @@ def gold_judgments_csv(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
 def gold_judgments_csv_metadata(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid)
-    response = JsonResponse(
-        gold_export.gold_judgments_metadata(study), json_dumps_params={"ensure_ascii": False, "indent": 2}
-    )
+    study = get_report_study(request.user, study_uuid)
+    metadata = gold_export.gold_judgments_metadata(study, names=names_requested(request))
+    response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{export.gold_csv_filename(study)}.meta.json"
     )
@@ -149,12 +193,14 @@ def gold_judgments_csv_metadata(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
+@with_annotator_naming
 def rankings_csv(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    study = get_report_study(request.user, study_uuid, kind=StudyKind.PAIRWISE)
     rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
         return error
+    record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.csv"})
     response = HttpResponse(ranking_export.rankings_csv(rankings), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=ranking_export.rankings_filename(study, "csv")
@@ -163,9 +209,10 @@ def rankings_csv(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
+@with_annotator_naming
 def rankings_csv_metadata(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    study = get_report_study(request.user, study_uuid, kind=StudyKind.PAIRWISE)
     rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
         return error
@@ -179,12 +226,14 @@ def rankings_csv_metadata(request, study_uuid):
 
 
 @require_safe
-@staff_member_required
+@report_reader_required
+@with_annotator_naming
 def rankings_json(request, study_uuid):
-    study = get_object_or_404(Study, uuid=study_uuid, kind=StudyKind.PAIRWISE)
+    study = get_report_study(request.user, study_uuid, kind=StudyKind.PAIRWISE)
     rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
         return error
+    record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.json"})
     data = ranking_export.rankings_json(study, rankings)
     data["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})

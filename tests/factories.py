@@ -14,9 +14,12 @@ from generation.models import FinishReason, GenerationRun, LanguageModel, Prompt
 _counter = itertools.count(1)
 
 
-def make_user(username=None, *, staff=False, password="pw-for-tests"):
+def make_user(username=None, *, staff=False, superuser=False, password="pw-for-tests"):
+    """Create a user: an annotator by default, a study manager with staff=True, a site admin with superuser=True."""
     username = username or f"user{next(_counter)}"
-    user = get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
+    user = get_user_model().objects.create_user(
+        username=username, password=password, is_staff=staff or superuser, is_superuser=superuser
+    )
     return user
 
 

@@ -30,7 +30,7 @@ MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 def staff():
-    return make_user("site-admin", staff=True)
+    return make_user("site-admin", superuser=True)
 
 
 @pytest.fixture
@@ -229,6 +229,7 @@ def test_study_list_and_filters(api, runs, pairwise_study):
         ({"categories": ["no-such-category"]}, "categories"),
         ({"kind": "rating", "pairs_per_prompt": 2}, "pairs_per_prompt"),
         ({"criteria": [{"name": "a", "question": "Q?", "scale_min": 3, "scale_max": 3}]}, "criteria[0].scale_max"),
+        ({"criteria": [{"name": "a", "question": "Q?", "scale_min": 0, "scale_max": 50}]}, "criteria[0].scale_max"),
         ({"criteria": [{"name": "a", "question": "Q?"}, {"name": "a", "question": "Q2?"}]}, "criteria[1].name"),
         ({"criteria": [{"name": "a"}]}, "criteria[0].question"),
         ({"criteria": [{"name": "a", "question": "Q?", "scale": 7}]}, "criteria[0].scale"),
@@ -648,7 +649,12 @@ def test_add_existing_annotators(api, pairwise_study):
     assert set(pairwise_study.annotators.values_list("username", flat=True)) >= {"Lin", "王芳"}
 
 
-def test_add_annotators_all_or_nothing(api, pairwise_study):
+def test_add_annotators_all_or_nothing(pairwise_study):
+    # A study manager adds existing accounts only; creating accounts is for site admins.
+    manager = make_user("study-manager", staff=True)
+    pairwise_study.managers.add(manager)
+    api = APIClient()
+    api.force_login(manager)
     make_user("Lin")
     before = snapshot()
 

@@ -13,6 +13,7 @@ from annotate.assignment import next_assignment, submit_judgment
 from annotate.items import open_study
 from annotate.models import Assignment, AssignmentStatus, Item, Judgment, Outcome, SkipReason
 from annotate.progress import median_time_on_task, study_progress
+from annotate.pseudonyms import pseudonym
 from tests.factories import make_prompt_set, make_run, make_study, make_user
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +226,7 @@ def _superuser(username):
 
 
 def test_progress_page_shows_figures(busy_study, client):
-    study, _people, _late_item = busy_study
+    study, people, _late_item = busy_study
     client.force_login(_superuser("progress-root"))
 
     response = client.get(reverse("admin:annotate_study_progress", args=[study.pk]))
@@ -237,7 +238,10 @@ def test_progress_page_shows_figures(busy_study, client):
     assert '<td id="surplus-judgments">1</td>' in text
     assert '<td id="leases-outstanding">1</td>' in text
     assert '<td id="leases-expired">1</td>' in text
-    assert "progress-u5" in text
+    # Annotators appear under their pseudonyms unless a site admin asks for names.
+    assert pseudonym(people["u5"].pk) in text
+    assert "progress-u5" not in text
+    assert "progress-u5" in client.get(reverse("admin:annotate_study_progress", args=[study.pk]) + "?names=show").text
     assert "<script>" not in text
 
 

@@ -139,7 +139,7 @@ def test_next_outsider_is_404(client_as, pairwise_study, outsider):
 
 
 def test_next_site_admin_not_annotator_is_404(client_as, pairwise_study):
-    admin = make_user(staff=True)
+    admin = make_user(superuser=True)
 
     assert client_as(admin).get(_next_url(pairwise_study)).status_code == 404
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff():
-    return make_user("api-admin", staff=True)
+    return make_user("api-admin", superuser=True)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def _check_every_export(client, study):
 
 @pytest.fixture
 def staff_client(client):
-    client.force_login(make_user("report-reader", staff=True))
+    client.force_login(make_user("report-reader", superuser=True))
     return client
 
 

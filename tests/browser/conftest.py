@@ -152,16 +152,16 @@ def open_session(chromium_browser, live_server):
 
 
 class _AlternatingOrder:
-    """Stand-in for the random source of the left/right order: right, left, right, ...
+    """Stand-in for annotate.screen_order.choose_first_on_left: right, left, right, ...
 
-    `first_on_left` is `random() < 0.5`, so 0.75 puts the item's first
-    response on the right and 0.25 puts it on the left.
+    A pairwise item's first assignment shows its canonical first response on
+    the left, so without this a short test would see few right-hand firsts.
     """
 
     def __init__(self):
-        self._values = itertools.cycle([0.75, 0.25])
+        self._values = itertools.cycle([False, True])
 
-    def random(self) -> float:
+    def __call__(self, item, now, rng) -> bool:
         return next(self._values)
 
 
@@ -169,11 +169,11 @@ class _AlternatingOrder:
 def alternating_order(monkeypatch):
     """Make new assignments alternate the item's first response between right and left.
 
-    The live server runs in this process, so patching the module-level random
-    source reaches it. Without this the tests could see only one order and miss
-    a judgment stored by screen position.
+    The live server runs in this process, so patching the function the
+    assignment module calls reaches it. Without this the tests could see
+    only one order and miss a judgment stored by screen position.
     """
-    monkeypatch.setattr(assignment_module, "_order_rng", _AlternatingOrder())
+    monkeypatch.setattr(assignment_module, "choose_first_on_left", _AlternatingOrder())
 
 
 @dataclass
@@ -205,7 +205,7 @@ def evaluation(transactional_db) -> Evaluation:
         for system in content.SYSTEMS
     ]
     annotator = make_user("annotator-kim")
-    staff = make_user("manager-lee", staff=True)
+    staff = make_user("manager-lee", superuser=True)
 
     pairwise = make_study(
         runs,

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
 def test_api_docs_run_a_request(open_session, live_server, transactional_db):
     """A logged-in site admin opens /api/docs/, lists runs and creates a prompt set through "Try it out"."""
-    staff = make_user("docs-admin", staff=True)
+    staff = make_user("docs-admin", superuser=True)
     run = make_run(make_prompt_set(name="docs-prompts"), model_name="Vorlaxi-Docs")
     session = open_session()
     page = session.page

@@ -42,7 +42,7 @@ def judged_studies(transactional_db):
             for offset, annotator in enumerate(annotators):
                 score = max(1, min(5, base + (position + offset) % 2))
                 judge(item, annotator, {"fluency": score, "accuracy": max(1, score - offset)})
-    staff = make_user("chart-viewer", staff=True)
+    staff = make_user("chart-viewer", superuser=True)
     return pairwise, rating, staff
 
 
@@ -87,4 +87,3 @@ def test_rating_report_charts_drawn(open_session, live_server, judged_studies):
     assert pdf.startswith(b"%PDF")
     assert session.outside_requests() == []
     assert session.page_errors == []
-

@@ -6,7 +6,6 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -270,17 +269,15 @@ def test_take_over_restarts_running_run(staff_client, base_model):
     assert "no chat template" in run.error
 
 
-def test_start_action_needs_change_permission(client, base_model, django_capture_on_commit_callbacks):
-    viewer = make_user(staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_generationrun"))
-    client.force_login(viewer)
+def test_start_action_refused_to_annotators(client, base_model, django_capture_on_commit_callbacks):
+    client.force_login(make_user())
     run = GenerationRun.objects.create(model=base_model, prompt_set=make_prompt_set())
 
     with django_capture_on_commit_callbacks() as callbacks:
         response = run_action(client, "start_selected", [run])
 
-    # The action is not offered to a user who may only view runs, so the post starts nothing.
-    assert "start_selected" not in response.text
+    # The admin sends a user without the study manager role to its sign-in page; nothing starts.
+    assert reverse("admin:login") in response.redirect_chain[-1][0]
     assert callbacks == []
     run.refresh_from_db()
     assert run.status == RunStatus.PENDING
@@ -548,9 +545,11 @@ def test_non_staff_post_imports_nothing(client, imported_model):
     assert not GenerationRun.objects.exists()
 
 
-def test_staff_without_permission_gets_403(client):
-    client.force_login(make_user(staff=True))
+def test_annotator_sent_to_admin_login(client):
+    client.force_login(make_user())
     run = make_run(make_prompt_set())
 
     for url in admin_pages(run):
-        assert client.get(url).status_code == 403, url
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith(reverse("admin:login")), url

@@ -37,7 +37,7 @@ MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 def staff():
-    return make_user("site-admin", staff=True)
+    return make_user("site-admin", superuser=True)
 
 
 @pytest.fixture

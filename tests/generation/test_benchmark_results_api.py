@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api():
     client = APIClient()
-    client.force_login(make_user("site-admin", staff=True))
+    client.force_login(make_user("site-admin", superuser=True))
     return client
 
 

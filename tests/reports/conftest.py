@@ -48,4 +48,4 @@ def tiny_pairwise(db):
 
 @pytest.fixture
 def staff(db):
-    return make_user("manager", staff=True)
+    return make_user("manager", superuser=True)

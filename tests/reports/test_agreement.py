@@ -631,7 +631,7 @@ def test_cohen_kappa_weighted_in_report(db):
     assert result.cohen.value == pytest.approx(statistics.cohen_kappa(confusion, values, "quadratic"))
     assert result.cohen.weighting == "quadratic"
     assert result.cohen.items == 5
-    assert result.cohen.annotators == ("cohen-a", "cohen-b")
+    assert tuple(annotator.username for annotator in result.cohen.annotators) == ("cohen-a", "cohen-b")
     assert result.cohen.reason == ""
     # By hand: observed (2 - 3)^2 + (4 - 5)^2 = 2; rows all 1, columns (1, 0, 2, 0, 2), n = 5.
     # For column j, sum over i of (i - j)^2 is 30 (j = 1), 10 (j = 3), 30 (j = 5),

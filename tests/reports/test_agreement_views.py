@@ -3,9 +3,11 @@
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import translation
 
+from annotate.pseudonyms import pseudonym
 from reports.agreement import criterion_agreement
 from reports.export import judgments_metadata
 from tests.factories import make_prompt_set, make_run, make_user
@@ -107,7 +109,8 @@ def test_metadata_holds_figures(client, staff, rating_pair):
     assert agreement["criteria"][0]["items"] == 6
     assert agreement["criteria"][0]["cohen_kappa"]["weighting"] == "quadratic"
     assert agreement["over_all_criteria"]["units"] == 12
-    assert {row["annotator"] for row in agreement["annotators"]} == {"rater-one", "rater-two"}
+    raters = get_user_model().objects.filter(username__in=["rater-one", "rater-two"])
+    assert {row["annotator"] for row in agreement["annotators"]} == {pseudonym(rater.pk) for rater in raters}
     assert described["ratings"]["criteria"][0]["systems"][0]["distribution"]
     assert described["ratings"]["method"]["resampled_unit"] == "prompt"
 

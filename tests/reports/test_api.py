@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from annotate.pseudonyms import pseudonym
 from reports import export, gold_export, ranking_export
 from reports.agreement import criterion_agreement
 from tests.factories import make_prompt_set, make_run, make_user
@@ -128,7 +129,7 @@ def test_pairwise_report_figures(api, tiny_pairwise):
     ranked = [record["system"]["name"] for record in section["ranking"]["systems"]]
     assert sorted(ranked) == ["Xenoqua", "Yarrowin", "Zephyral"]
     assert section["ranking"]["method"]["rounds"] == 1000
-    assert {row["username"] for row in body["annotators"]} == {user.username for user in tiny_pairwise.annotators}
+    assert {row["annotator"] for row in body["annotators"]} == {pseudonym(user.pk) for user in tiny_pairwise.annotators}
 
 
 def test_report_has_no_database_ids(api, tiny_pairwise):

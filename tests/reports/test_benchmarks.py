@@ -192,7 +192,7 @@ def test_csv_export(client):
     study, runs = rating_study([1, 2, 3], names=["Qorvath-a", "=Qorvath-b", "Qorvath-c"])
     for index, run in enumerate(runs):
         add_result(run.model, "mmlu", 0.25 + index / 10, shots=5)
-    client.force_login(make_user(staff=True))
+    client.force_login(make_user(superuser=True))
 
     response = client.get(reverse("reports:benchmarks_csv", args=[study.uuid]))
 
@@ -217,7 +217,7 @@ def test_csv_metadata_holds_correlations(client):
     study, runs = rating_study([1, 2, 3])
     for index, run in enumerate(runs):
         add_result(run.model, "boolq", 0.5 + index / 10)
-    client.force_login(make_user(staff=True))
+    client.force_login(make_user(superuser=True))
 
     response = client.get(reverse("reports:benchmarks_csv_metadata", args=[study.uuid]))
 
@@ -237,8 +237,8 @@ def test_export_access(client):
 
     assert client.get(url).status_code == 302
     client.force_login(make_user())
-    assert client.get(url).status_code == 302
-    client.force_login(make_user(staff=True))
+    assert client.get(url).status_code == 404
+    client.force_login(make_user(superuser=True))
     assert client.post(url).status_code == 405
     assert (
         client.get(reverse("reports:benchmarks_csv", args=["00000000-0000-0000-0000-000000000000"])).status_code == 404
@@ -249,7 +249,7 @@ def test_report_page_shows_table_and_weak_flag(client):
     study, runs = rating_study([1, 2, 3])
     for index, run in enumerate(runs):
         add_result(run.model, "winogrande", 0.5 + index / 10)
-    client.force_login(make_user(staff=True))
+    client.force_login(make_user(superuser=True))
 
     response = client.get(reverse("reports:study", args=[study.uuid]))
 
@@ -264,7 +264,7 @@ def test_report_page_shows_table_and_weak_flag(client):
 
 def test_report_page_without_scores(client):
     study, _runs = rating_study([1, 2])
-    client.force_login(make_user(staff=True))
+    client.force_login(make_user(superuser=True))
 
     page = client.get(reverse("reports:study", args=[study.uuid])).content.decode()
 

@@ -82,7 +82,7 @@ def _shown_percent(value: str, places: int) -> str:
 
 @pytest.fixture
 def staff(db):
-    return make_user("chart-manager", staff=True)
+    return make_user("chart-manager", superuser=True)
 
 
 @pytest.fixture

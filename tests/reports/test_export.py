@@ -5,8 +5,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from annotate.pseudonyms import pseudonym
 from reports import export
 from tests.factories import make_prompt_set, make_run, make_user
 from tests.reports.builders import PAIRWISE, RATING, judge, make_item, make_study
@@ -102,11 +104,13 @@ def test_csv_one_row_per_judgment_and_criterion(client, staff, export_study):
     _, body = _download(client, staff, export_study)
     rows = [dict(zip(PAIRWISE_HEADER, row, strict=True)) for row in _rows(body)[1:]]
 
+    users = get_user_model().objects
+    alice, bob = pseudonym(users.get(username="alice").pk), pseudonym(users.get(username="bob").pk)
     assert [(row["annotator"], row["criterion"]) for row in rows] == [
-        ("alice", "overall"),
-        ("alice", "安全"),
-        ("bob", "overall"),
-        ("bob", "安全"),
+        (alice, "overall"),
+        (alice, "安全"),
+        (bob, "overall"),
+        (bob, "安全"),
     ]
     assert [row["outcome"] for row in rows] == ["win", "tie", "win", "both_bad"]
 
@@ -229,7 +233,8 @@ def test_csv_rating_rows(client, staff, rating_export):
         "created_at",
     ]
     assert len(rows) == 2
-    assert rows[1][5:9] == ["carol", "fluency", "Pellamy", "4"]
+    carol = pseudonym(get_user_model().objects.get(username="carol").pk)
+    assert rows[1][5:9] == [carol, "fluency", "Pellamy", "4"]
     assert ",Pellamy,4,," in body.decode("utf-8-sig")
 
 

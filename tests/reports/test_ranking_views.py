@@ -142,12 +142,12 @@ def test_export_unknown_anchor_rejected(client, staff, rated_study, name):
 
 
 @pytest.mark.parametrize("name", EXPORT_NAMES)
-def test_export_annotator_redirected(client, rated_study, name):
+def test_export_annotator_not_found(client, rated_study, name):
     client.force_login(make_user())
 
     response = client.get(reverse(name, args=[rated_study.uuid]))
 
-    assert response.status_code == 302
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("name", EXPORT_NAMES)
