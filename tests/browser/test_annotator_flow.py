@@ -11,6 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from annotate.models import Assignment, Judgment, Outcome
+from annotate.pseudonyms import pseudonym
 from tests.browser import content, pages
 
 pytestmark = [pytest.mark.browser]
@@ -193,7 +194,8 @@ def test_judge_then_report_and_csv(open_session, evaluation, live_server, altern
         item_uuid = str(Assignment.objects.get(uuid=task["assignment"]).item.uuid)
         for criterion, choice in task["choices"].items():
             row = rows_by_key[(item_uuid, criterion)]
-            assert row["annotator"] == evaluation.annotator.username
+            # Exports name annotators by pseudonym unless a site admin asks for names.
+            assert row["annotator"] == pseudonym(evaluation.annotator.pk)
             assert [row["system_a"], row["system_b"]] == [SYSTEM_NAME_BY_TAG[tag] for tag in task["tags"]]
             if choice == "tie":
                 assert row["outcome"] == "tie"
