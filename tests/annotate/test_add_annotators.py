@@ -159,7 +159,7 @@ def test_set_password_pages_are_humeval_pages(pairwise_study, client):
     assert "Django" not in done.text
     assert "密码已设置" in done.text
     assert "Django" not in reused.text
-    assert "请向研究管理者索取新链接" in reused.text
+    assert "请向评测负责人索取新链接" in reused.text
 
 
 # The admin page
