@@ -139,7 +139,7 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
     with transaction.atomic():
         # skip_locked: a concurrent picker moves on to the next item instead
         # of waiting for this one.
-        item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=True)
+        item = _pick_without_waiting(study, annotator, now, passed_over)
         if item is None:
             # Either nothing is left, or concurrent pickers hold every
             # candidate for a moment. Wait for the best one instead of
@@ -162,6 +162,27 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
             if gold_item is not None:
                 return _lease(gold_item, annotator, study, now, has_own_assignment=None)
         return _lease(item, annotator, study, now, has_own_assignment=item.own_expired)
+
+
+class _NothingFree(Exception):
+    pass
+
+
+def _pick_without_waiting(study, annotator, now, passed_over) -> Item | None:
+    """Return the best item no other transaction has locked, locked for this one, or None.
+
+    When none is found, the savepoint is rolled back, which releases the
+    rows the skipping scan may have locked on its way (see
+    annotate.lease_sql.pick_item), before the caller waits for a lock.
+    """
+    try:
+        with transaction.atomic():
+            item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=True)
+            if item is None:
+                raise _NothingFree
+            return item
+    except _NothingFree:
+        return None
 
 
 def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assignment:

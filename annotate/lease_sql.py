@@ -130,31 +130,43 @@ def pick_item(study: Study, annotator_id: int, now: datetime, passed_over: list[
     judgments plus the unexpired leases others hold stay below the overlap.
 
     The item carries `own_expired` (True when it is the annotator's expired
-    lease). `passed_over` lists item ids to leave out. With `skip_locked`,
-    an item another transaction has locked is passed by; without it, the
-    query waits for the lock. SQLite takes no row locks: its IMMEDIATE
-    transactions already hold the database's write lock.
+    lease). `passed_over` lists item ids to leave out. SQLite takes no row
+    locks: its IMMEDIATE transactions already hold the database's write lock.
+
+    With `skip_locked`, an item another transaction has locked is passed by
+    and the query never waits. A skipping scan may still leave locked some
+    rows that a submit changed meanwhile and that no longer qualify
+    (PostgreSQL keeps the lock on a row that fails its recheck), so the
+    caller runs it in a savepoint and rolls that back when nothing is found.
+
+    Without `skip_locked`, the best item is found without locking, and then
+    that one row is locked, waiting for it. Locking while scanning would
+    wait on one row while holding locks on rows that failed their recheck
+    before it, and two pickers doing that deadlock. The caller checks the
+    item's load again once it holds the lock.
     """
     passed_over_sql = ""
     if passed_over:
         passed_over_sql = f"AND item.id NOT IN ({', '.join(['%s'] * len(passed_over))})"
     lock_sql = ""
-    if connection.features.has_select_for_update:
-        lock_sql = "FOR UPDATE OF item SKIP LOCKED" if skip_locked else "FOR UPDATE OF item"
+    waits_for_one_row = connection.features.has_select_for_update and not skip_locked
+    if connection.features.has_select_for_update and skip_locked:
+        lock_sql = "FOR UPDATE OF item SKIP LOCKED"
     leases = _lease_parameters(annotator_id, now)
 
     own_parameters = [annotator_id, AssignmentStatus.LEASED, study.pk, False, *leases, study.overlap, *passed_over]
     sql = _PICK_OWN_EXPIRED.format(passed_over=passed_over_sql, lock=lock_sql)
     item = next(iter(Item.objects.raw(sql, own_parameters)), None)
-    if item is not None:
-        item.own_expired = True
-        return item
-
-    new_parameters = [study.pk, False, study.overlap, annotator_id, *leases, study.overlap, *passed_over]
-    sql = _PICK_NEW.format(passed_over=passed_over_sql, lock=lock_sql)
-    item = next(iter(Item.objects.raw(sql, new_parameters)), None)
-    if item is not None:
-        item.own_expired = False
+    own_expired = item is not None
+    if item is None:
+        new_parameters = [study.pk, False, study.overlap, annotator_id, *leases, study.overlap, *passed_over]
+        sql = _PICK_NEW.format(passed_over=passed_over_sql, lock=lock_sql)
+        item = next(iter(Item.objects.raw(sql, new_parameters)), None)
+    if item is None:
+        return None
+    if waits_for_one_row:
+        item = Item.objects.select_for_update().get(pk=item.pk)
+    item.own_expired = own_expired
     return item
 
 
