@@ -51,6 +51,7 @@ TOP_LEVEL_KEYS = (
     "gold_rate",
     "qualification",
     "annotators",
+    "managers",
     "status",
     "gold",
 )
@@ -119,6 +120,7 @@ class StudySpec:
     qualification_min_gold: int = 5
     annotators: list[str] = field(default_factory=list)
     missing_annotators: list[str] = field(default_factory=list)
+    managers: list[str] = field(default_factory=list)
     gold: list[GoldSpec] = field(default_factory=list)
     status: str = StudyStatus.DRAFT
     given: set[str] = field(default_factory=set)
@@ -366,6 +368,8 @@ class _Checker(GoldChecks):
             self.qualification(top["qualification"], spec)
         if "annotators" in top:
             self.annotators(top["annotators"], spec, create_users)
+        if "managers" in top:
+            spec.managers = self.managers(top["managers"])
         if "status" in top:
             spec.status = self.choice(top["status"], "status", StudyStatus.values) or spec.status
         if "gold" in top:
@@ -776,3 +780,40 @@ class _Checker(GoldChecks):
                 continue
             spec.missing_annotators.append(username)
         spec.annotators = list(names)
+
+    def managers(self, node: _Node) -> list[str]:
+        """Check the study managers: existing staff accounts, each listed once, written as the account spells it."""
+        entries = self.sequence(node, "managers")
+        if entries is None:
+            return []
+        user_model = get_user_model()
+        names = {}
+        for index, entry in enumerate(entries, start=1):
+            field_name = f"managers[{index}]"
+            username = self.text(entry, field_name, max_length=150)
+            if username is None:
+                continue
+            if username in names:
+                self.problem(
+                    entry.line, field_name, f"“{username}” is already listed on line {names[username][0]}; keep one"
+                )
+                continue
+            names[username] = (entry.line, field_name)
+
+        accounts = {
+            getattr(user, user_model.USERNAME_FIELD): user
+            for user in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": list(names)})
+        }
+        for username, (line, field_name) in names.items():
+            account = accounts.get(username)
+            if account is None:
+                self.problem(
+                    line, field_name, f"no account named “{username}”; a study manager needs an existing staff account"
+                )
+            elif not account.is_staff:
+                self.problem(
+                    line,
+                    field_name,
+                    f"“{username}” is not a staff user; make the account staff in the admin first, or leave it out",
+                )
+        return list(names)

@@ -229,6 +229,9 @@ def _write(spec: StudySpec, existing: Study | None, status: str) -> AppliedSpec:
             study.annotators.add(*users)
         else:
             study.annotators.set(users)
+    if "managers" in spec.given:
+        # The file lists every manager: one it leaves out stops managing the study.
+        study.managers.set(get_user_model().objects.filter(**{f"{get_user_model().USERNAME_FIELD}__in": spec.managers}))
 
     gold = None
     if "gold" in spec.given:
