@@ -54,7 +54,7 @@ SELECT item.*
  {{lock}}
 """
 
-# The best item the annotator holds no assignment on: the most counted
+# The best item the annotator has no assignment on: the most counted
 # judgments below the overlap first (closest to completion), then sort_key.
 # The index item_pick_order has this order, so the database walks it from
 # the first item with room and stops at the first that qualifies, instead
@@ -74,11 +74,11 @@ SELECT item.*
 
 _ITEM_LOAD = f"SELECT {_LOAD} FROM {_ITEM} item WHERE item.id = %s"
 
-# What the task page counts for one annotator (see StudyCounts), in one
-# statement of independent counts, each served by an index: the
+# What the task page counts for one annotator (see StudyCounts), as one
+# statement of independent counts that an index serves each. It counts the
 # annotator's judgments, the regular items with room, those of them the
 # annotator has finished (judged or skipped), the gold items and the gold
-# items they have finished; and their latest judgment.
+# items they have finished. It also reads their latest judgment.
 _STUDY_COUNTS = f"""
 SELECT
   (SELECT COUNT(*) FROM {_JUDGMENT} mine
@@ -199,12 +199,11 @@ class StudyCounts:
     """What the task page counts for one annotator in one study.
 
     `done` is the annotator's judgments in the study, gold ones included.
-    `left` counts what they may still be given: the regular items with room
-    that they have neither judged nor skipped and, while there are such
-    items and the gold rate is above zero, the gold items they have neither
-    judged nor skipped. Gold counts
-    in both, so that a submit changes "done of total" the same way whether
-    the item was gold or not. `items_left` counts every regular item below
+    `left` counts what they may still be given. That is the regular items
+    with room that they have neither judged nor skipped. While there are
+    such items and the gold rate is above zero, it adds the gold items they
+    have neither judged nor skipped. Gold counts in both, so that a submit
+    changes "done of total" the same way whether the item was gold or not. `items_left` counts every regular item below
     the overlap. `last_judgment_uuid` is their latest judgment's UUID, or None.
     """
 
@@ -229,8 +228,8 @@ def study_counts(study: Study, annotator_id: int) -> StudyCounts:
         cursor.execute(_STUDY_COUNTS, parameters)
         done, items_left, regular_finished, gold_total, gold_finished, last_uuid = cursor.fetchone()
     regular_left = items_left - regular_finished
-    # Gold is served only at a rate above zero and while regular work is
-    # left (annotate.assignment); otherwise the gold not yet given is not
+    # annotate.assignment serves gold only at a rate above zero and while
+    # regular work is left, so outside those the gold not yet given is not
     # left either.
     gold_left = gold_total - gold_finished if study.gold_rate > 0 and regular_left > 0 else 0
     left = regular_left + gold_left

@@ -779,8 +779,8 @@ def drop_database(url: str, name: str, attempts: int = 10) -> None:
     WITH (FORCE) ends the benchmark's leftover connections, but a role that
     is not a superuser may not end an autovacuum worker, which may be
     vacuuming the freshly loaded tables. Such a worker leaves within
-    seconds, so the drop is tried again; a database still there at the end
-    is named so that it can be dropped by hand.
+    seconds, so the drop is tried again. A database still there at the end
+    is named in a warning, so that it can be dropped by hand.
     """
     import psycopg2
 
