@@ -44,15 +44,21 @@ class AnnotatorQuality:
         return self.gold_correct / self.gold_judgments if self.gold_judgments else None
 
 
-def annotator_quality(study: Study) -> list[AnnotatorQuality]:
-    """Return a row for every annotator of `study` and everyone else who judged in it, by username."""
-    regular = dict(
-        Judgment.objects.filter(item__study=study, item__is_gold=False)
-        .values("annotator")
-        .order_by()
-        .annotate(count=Count("pk"))
-        .values_list("annotator", "count")
-    )
+def annotator_quality(study: Study, regular_counts: dict[int, int] | None = None) -> list[AnnotatorQuality]:
+    """Return a row for every annotator of `study` and everyone else who judged in it, by username.
+
+    `regular_counts` maps annotators to their judgments on regular items;
+    it is counted here when not given.
+    """
+    regular = regular_counts
+    if regular is None:
+        regular = dict(
+            Judgment.objects.filter(item__study=study, item__is_gold=False)
+            .values("annotator")
+            .order_by()
+            .annotate(count=Count("pk"))
+            .values_list("annotator", "count")
+        )
     accuracy = gold_accuracy(study)
     statuses = {status.annotator_id: status for status in AnnotatorStatus.objects.filter(study=study)}
     members = get_user_model().objects.filter(annotated_studies=study).values("pk")

@@ -5,13 +5,14 @@ Two parts:
 1. Scale, from counts made in numpy: judgments on 12 systems are drawn
    from a Bradley-Terry model (ratings spread over 400 Elo points, 15% ties,
    5% "both bad", 20 judgments per prompt), grouped per prompt, pair, result
-   and screen order the way the report's query groups them, and ranked with
+   and screen order the way the report counts them, and ranked with
    1,000 bootstrap rounds. Timed apart: building the per-prompt count matrix,
    the ranking (fit, bootstrap, intervals), and online Elo over every
    judgment in order.
-2. Queries, on a throwaway SQLite database: judgments inserted with
-   bulk_create, then `reports.ranking.study_rankings` timed whole and its two
-   queries timed alone.
+2. Database, on a throwaway SQLite database: judgments inserted with
+   bulk_create, then `reports.ranking.study_rankings` timed whole, and apart
+   its read of the study's answers (`reports.answer_table`) and the counts
+   and judgment order taken from them.
 
 Usage, from the repository root:
 
@@ -283,20 +284,21 @@ def insert_study(judgments: int, generator: np.random.Generator):
 
 
 def time_database(judgments: int, rounds: int) -> dict:
-    from reports.answers import counted_answers
-    from reports.prompt_counts import load_item_systems, load_judgment_sequences, load_prompt_counts
+    from reports.answer_table import load_study_answers
+    from reports.prompt_counts import judgment_sequences_from_table, prompt_counts_from_table
     from reports.ranking import ordered_systems, study_rankings
 
     with Stopwatch() as inserting:
         study = insert_study(judgments, np.random.default_rng(SEED))
 
     systems = ordered_systems(study)
-    answers = counted_answers(include_surplus=False, criterion__study=study)
+    counted = {"include_surplus": False, "include_excluded": False}
+    with Stopwatch() as reading:
+        table = load_study_answers(study)
     with Stopwatch() as counting:
-        items = load_item_systems(study, systems)
-        load_prompt_counts(answers, systems, items)
+        prompt_counts_from_table(table, systems, **counted)
     with Stopwatch() as sequencing:
-        load_judgment_sequences(answers, items)
+        judgment_sequences_from_table(table, systems, **counted)
     with Stopwatch() as ranking_time:
         (ranking,) = study_rankings(study, rounds=rounds, seed=SEED)
 
@@ -304,8 +306,9 @@ def time_database(judgments: int, rounds: int) -> dict:
         "judgments": ranking.judgments,
         "prompts": ranking.prompts,
         "bulk insert (s)": inserting,
-        "item and count queries (s)": counting,
-        "ordered query for online Elo (s)": sequencing,
+        "reading the answers (s)": reading,
+        "counts from the answers (s)": counting,
+        "judgment order for online Elo (s)": sequencing,
         f"study_rankings, {rounds} rounds, all in (s)": ranking_time,
     }
 

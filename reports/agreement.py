@@ -24,12 +24,11 @@ Over the whole study, each criterion of an item is one unit, and the
 bootstrap draws items with all their criteria. Rating criteria with
 different scales are not pooled.
 
-Input: one aggregated query counts judgments per criterion, item and
-value, and becomes the units × values matrix passed to the package as
-`value_counts`. A second counts pairs per annotator and criterion with
-window functions, and a third runs only when some criterion has exactly
-two annotators. So the number of queries stays fixed, and no Python object
-is made per judgment.
+Input: the study's answers as numpy arrays, read once per report
+(reports.answer_table). From them come the units × values count matrix
+passed to the package as `value_counts`, each annotator's pairs with the
+others, and, where a criterion has exactly two annotators, the values they
+gave the same items. No Python object is made per judgment.
 
 A pairwise judgment's value is its result relative to the item's canonical
 order (first wins, second wins, tie, both bad), never the screen position.
@@ -45,8 +44,6 @@ from importlib import metadata
 import krippendorff
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db import connections
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.utils import translation
 from django.utils.translation import gettext
 
@@ -56,8 +53,8 @@ from annotate.pseudonyms import NamedAnnotator
 from annotate.quality import AnnotatorQuality, annotator_quality
 from reports import agreement_statistics as statistics
 from reports.agreement_statistics import INTERVAL, LEVELS, NOMINAL, ORDINAL
-from reports.answers import counted_answers
-from reports.pairwise import CANONICAL_RESULTS, canonical_result
+from reports.answer_table import NO_RESULT, NO_SCORE, StudyAnswers, load_study_answers
+from reports.pairwise import CANONICAL_RESULTS
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 
 # Pairwise values are the canonical results coded 0 to 3 in this order;
@@ -199,11 +196,16 @@ def study_agreement_report(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
+    table: StudyAnswers | None = None,
 ) -> StudyAgreement:
-    """Compute every agreement figure of a study: over all criteria, per criterion and per annotator."""
+    """Compute every agreement figure of a study: over all criteria, per criterion and per annotator.
+
+    `table` is the study's answers as `load_study_answers` read them; it is
+    read here when not given.
+    """
     criteria = list(study.criteria.order_by("position", "pk"))
     return _study_agreement(
-        study,
+        table or load_study_answers(study),
         criteria,
         include_surplus,
         include_excluded,
@@ -230,7 +232,7 @@ def criterion_agreement(
     """Compute agreement on one criterion at `level`, by default the one the study kind needs."""
     study = criterion.study
     report = _study_agreement(
-        study,
+        load_study_answers(study),
         [criterion],
         include_surplus,
         include_excluded,
@@ -265,11 +267,22 @@ def agreement_from_value_counts(
     return _agreement(None, data, [0], level, pairwise, None, method)
 
 
-def annotator_figures(study: Study, agreement: StudyAgreement) -> list[AnnotatorFigures]:
-    """Return the study's annotator quality rows with each one's agreement and median time per task added."""
-    medians = median_time_on_task(study)
+def annotator_figures(
+    study: Study, agreement: StudyAgreement, table: StudyAnswers | None = None
+) -> list[AnnotatorFigures]:
+    """Return the study's annotator quality rows with each one's agreement and median time per task added.
+
+    With `table`, the judgment counts and median times come from its
+    arrays instead of two queries over every judgment of the study.
+    """
+    if table is None:
+        medians = median_time_on_task(study)
+        qualities = annotator_quality(study)
+    else:
+        medians = table.median_seconds()
+        qualities = annotator_quality(study, regular_counts=table.regular_judgments_per_annotator())
     rows = []
-    for quality in annotator_quality(study):
+    for quality in qualities:
         peers = agreement.annotators.get(quality.user_id, AnnotatorAgreement(quality.user_id))
         rows.append(
             AnnotatorFigures(
@@ -328,7 +341,10 @@ def bootstrap_method(
 
 @dataclass
 class _Counts:
-    """Judgments per item, criterion and value: counts[i, c, v] for items[i], criteria[c] and values[v]."""
+    """Judgments per item, criterion and value: counts[i, c, v] for items[i], criteria[c] and values[v].
+
+    `items` numbers the items; from a StudyAnswers table, by their rows there.
+    """
 
     items: np.ndarray
     values: np.ndarray
@@ -336,36 +352,30 @@ class _Counts:
 
 
 def _study_agreement(
-    study: Study,
+    table: StudyAnswers,
     criteria: list[Criterion],
     include_surplus: bool,
     include_excluded: bool,
     level: str,
     method: BootstrapMethod,
 ) -> StudyAgreement:
-    """Run the queries once and compute every figure.
+    """Compute every figure from the study's answers.
 
-    1. Count judgments per criterion, item and value into one array.
+    1. Count judgments per item, criterion and value into one array.
     2. Count each annotator's pairs with the others per criterion; this
        also shows which criteria have exactly two annotators.
     3. For those criteria, count the pairs of values the two gave per item
        (Cohen's kappa).
     4. Compute the figures per criterion and over all criteria.
     """
-    pairwise = study.kind == StudyKind.PAIRWISE
-
-    def valued_answers() -> QuerySet:
-        answers = counted_answers(
-            include_surplus=include_surplus, include_excluded=include_excluded, criterion__in=criteria
-        )
-        return _with_value(answers, pairwise)
-
-    counts = _load_counts(valued_answers(), criteria, pairwise)
-    peer_rows = _annotator_pair_rows(valued_answers()) if criteria else []
+    pairwise = table.study.kind == StudyKind.PAIRWISE
+    valued = _valued_answers(table, criteria, include_surplus, include_excluded, pairwise)
+    counts, item_rows, value_columns = _count_values(valued, len(criteria), pairwise)
+    peer_rows = _annotator_pair_rows(valued, counts, item_rows, value_columns, criteria)
     annotators_per_criterion: dict[int, set[int]] = {}
     for criterion_id, annotator_id, *_pairs in peer_rows:
         annotators_per_criterion.setdefault(criterion_id, set()).add(annotator_id)
-    confusions, names = _load_confusions(valued_answers, annotators_per_criterion, pairwise)
+    confusions, names = _count_confusions(valued, criteria, annotators_per_criterion)
 
     weighting = statistics.UNWEIGHTED if level == NOMINAL else statistics.QUADRATIC
     results = []
@@ -384,70 +394,81 @@ def _study_agreement(
     return StudyAgreement(overall, results, _pooled_annotators(peer_rows), method)
 
 
-def _with_value(answers: QuerySet, pairwise: bool) -> QuerySet:
-    """Annotate each answer with its value: the canonical result (pairwise) or the score."""
+@dataclass
+class _Valued:
+    """The counted answers that carry a value, one entry each.
+
+    `item` is a row of the table's items, `criterion` a position in the
+    criteria asked for, and `value` the canonical result code (pairwise)
+    or the score.
+    """
+
+    item: np.ndarray
+    criterion: np.ndarray
+    value: np.ndarray
+    annotator: np.ndarray
+
+
+def _valued_answers(
+    table: StudyAnswers, criteria: list[Criterion], include_surplus: bool, include_excluded: bool, pairwise: bool
+) -> _Valued:
+    answers = table.answers
+    positions = table.criterion_positions(criteria)[answers.criterion]
     if pairwise:
-        return answers.annotate(value=canonical_result()).filter(value__in=CANONICAL_RESULTS)
-    return answers.filter(score__isnull=False).annotate(value=F("score"))
-
-
-def _load_counts(valued: QuerySet, criteria: list[Criterion], pairwise: bool) -> _Counts:
-    """Count judgments per criterion, item and value in one grouped query, into an (items, criteria, values) array."""
-    rows = list(
-        valued.values("criterion_id", "value", item_id=F("judgment__item_id"))
-        .annotate(count=Count("pk"))
-        .values_list("criterion_id", "item_id", "value", "count")
+        values, has_value = answers.result, answers.result != NO_RESULT
+    else:
+        values, has_value = answers.score, answers.score != NO_SCORE
+    keep = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    keep &= has_value & (positions >= 0)
+    judgments = answers.judgment[keep]
+    return _Valued(
+        item=table.judgments.item[judgments],
+        criterion=positions[keep],
+        value=values[keep],
+        annotator=table.judgments.annotator_ids[judgments],
     )
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Counts(empty, empty, np.zeros((0, len(criteria), 0), dtype=np.int64))
-
-    criterion_ids, item_ids, values, row_counts = zip(*rows, strict=True)
-    if pairwise:
-        values = [PAIRWISE_CODES[value] for value in values]
-    item_ids = np.array(item_ids, dtype=np.int64)
-    values = np.array(values, dtype=np.int64)
-    criterion_positions = {criterion.pk: position for position, criterion in enumerate(criteria)}
-
-    items = np.unique(item_ids)
-    value_domain = np.arange(len(CANONICAL_RESULTS)) if pairwise else np.unique(values)
-    counts = np.zeros((items.size, len(criteria), value_domain.size), dtype=np.int64)
-    positions = np.array([criterion_positions[criterion_id] for criterion_id in criterion_ids], dtype=np.int64)
-    counts[np.searchsorted(items, item_ids), positions, np.searchsorted(value_domain, values)] = row_counts
-    return _Counts(items, value_domain, counts)
 
 
-def _annotator_pair_rows(valued: QuerySet) -> list[tuple[int, int, int, int, int]]:
+def _count_values(valued: _Valued, criterion_count: int, pairwise: bool) -> tuple[_Counts, np.ndarray, np.ndarray]:
+    """Count judgments per item, criterion and value into an (items, criteria, values) array.
+
+    Also returns, per answer, its row in that array and its value's column.
+    """
+    items, item_rows = np.unique(valued.item, return_inverse=True)
+    domain = np.arange(len(CANONICAL_RESULTS)) if pairwise else np.unique(valued.value)
+    value_columns = np.searchsorted(domain, valued.value)
+    shape = (items.size, criterion_count, domain.size)
+    flat = np.ravel_multi_index((item_rows, valued.criterion, value_columns), shape)
+    counts = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    return _Counts(items, domain, counts), item_rows, value_columns
+
+
+def _annotator_pair_rows(
+    valued: _Valued, data: _Counts, item_rows: np.ndarray, value_columns: np.ndarray, criteria: list[Criterion]
+) -> list[tuple[int, int, int, int, int]]:
     """Count each annotator's pairs with other judgments on the same item, per criterion.
 
     Returns rows (criterion id, annotator id, agreeing pairs, pairs,
     answers on items with another judgment). For an answer on an item with
     m answers, n of them with its value, the pairs are m - 1 and the
-    agreeing pairs n - 1. Window functions give m and n per answer, and an
-    outer query sums them per annotator. Django cannot aggregate over a
-    window function in a grouped query, so the windowed query is compiled
-    by Django and only the outer GROUP BY is written here; SQLite and
-    PostgreSQL both run it.
+    agreeing pairs n - 1.
     """
-    windowed = valued.annotate(
-        criterion_key=F("criterion_id"),
-        annotator_key=F("judgment__annotator_id"),
-        same_value=Window(Count("pk"), partition_by=[F("criterion_id"), F("judgment__item_id"), F("value")]),
-        same_item=Window(Count("pk"), partition_by=[F("criterion_id"), F("judgment__item_id")]),
-    ).values_list("criterion_key", "annotator_key", "same_value", "same_item")
-    connection = connections[windowed.db]
-    inner_sql, params = windowed.query.get_compiler(connection=connection).as_sql()
-    name = connection.ops.quote_name
-    criterion, annotator = name("criterion_key"), name("annotator_key")
-    same_value, same_item = name("same_value"), name("same_item")
-    sql = (
-        f"SELECT {criterion}, {annotator}, SUM({same_value} - 1), SUM({same_item} - 1), "
-        f"SUM(CASE WHEN {same_item} > 1 THEN 1 ELSE 0 END) "
-        f"FROM ({inner_sql}) {name('answers')} GROUP BY {criterion}, {annotator}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tuple(int(cell) for cell in row) for row in cursor.fetchall()]
+    if not valued.item.size:
+        return []
+    same_value = data.counts[item_rows, valued.criterion, value_columns]
+    same_item = data.counts.sum(axis=2)[item_rows, valued.criterion]
+    annotators, annotator_rows = np.unique(valued.annotator, return_inverse=True)
+    groups = valued.criterion * annotators.size + annotator_rows
+    size = len(criteria) * annotators.size
+    answered = np.bincount(groups, minlength=size)
+    agreeing = np.bincount(groups, weights=same_value - 1, minlength=size)
+    pairs = np.bincount(groups, weights=same_item - 1, minlength=size)
+    compared = np.bincount(groups, weights=same_item > 1, minlength=size)
+    return [
+        (criteria[group // annotators.size].pk, int(annotators[group % annotators.size]))
+        + (int(agreeing[group]), int(pairs[group]), int(compared[group]))
+        for group in np.flatnonzero(answered)
+    ]
 
 
 def _pooled_annotators(peer_rows: list[tuple[int, int, int, int, int]]) -> dict[int, AnnotatorAgreement]:
@@ -460,16 +481,14 @@ def _pooled_annotators(peer_rows: list[tuple[int, int, int, int, int]]) -> dict[
     return pooled
 
 
-def _load_confusions(
-    valued_answers, annotators_per_criterion: dict[int, set[int]], pairwise: bool
-) -> tuple[dict[int, Counter], dict[int, tuple[str, str]]]:
+def _count_confusions(
+    valued: _Valued, criteria: list[Criterion], annotators_per_criterion: dict[int, set[int]]
+) -> tuple[dict[int, Counter], dict[int, tuple[NamedAnnotator, NamedAnnotator]]]:
     """Count, for criteria with exactly two annotators, the pairs of values they gave the same item.
 
     Returns {criterion id: Counter((first's value, second's value))} and
     the two annotators per criterion; the first annotator has the lower
-    user id. One query with a correlated subquery finds the second
-    annotator's value on each item the first judged; a second reads the
-    usernames.
+    user id. Pairwise values are the codes of PAIRWISE_CODES.
     """
     two_annotators = {
         criterion_id: tuple(sorted(annotators))
@@ -479,29 +498,23 @@ def _load_confusions(
     if not two_annotators:
         return {}, {}
 
-    condition = Q()
-    for criterion_id, (first, _second) in two_annotators.items():
-        condition |= Q(criterion_id=criterion_id, judgment__annotator_id=first)
-    other_value = (
-        valued_answers()
-        .filter(criterion=OuterRef("criterion"), judgment__item=OuterRef("judgment__item"))
-        .exclude(judgment__annotator=OuterRef("judgment__annotator"))
-        .values("value")[:1]
-    )
-    rows = (
-        valued_answers()
-        .filter(condition)
-        .annotate(other_value=Subquery(other_value))
-        .filter(other_value__isnull=False)
-        .values("criterion_id", "value", "other_value")
-        .annotate(count=Count("pk"))
-        .values_list("criterion_id", "value", "other_value", "count")
-    )
-    confusions: dict[int, Counter] = {criterion_id: Counter() for criterion_id in two_annotators}
-    for criterion_id, value, other, count in rows:
-        if pairwise:
-            value, other = PAIRWISE_CODES[value], PAIRWISE_CODES[other]
-        confusions[criterion_id][(value, other)] += count
+    confusions: dict[int, Counter] = {}
+    for position, criterion in enumerate(criteria):
+        if criterion.pk not in two_annotators:
+            continue
+        first, second = two_annotators[criterion.pk]
+        on_criterion = valued.criterion == position
+        first_answers = on_criterion & (valued.annotator == first)
+        second_answers = on_criterion & (valued.annotator == second)
+        _shared, first_rows, second_rows = np.intersect1d(
+            valued.item[first_answers], valued.item[second_answers], return_indices=True
+        )
+        pairs = zip(
+            valued.value[first_answers][first_rows].tolist(),
+            valued.value[second_answers][second_rows].tolist(),
+            strict=True,
+        )
+        confusions[criterion.pk] = Counter(pairs)
 
     user_ids = {user_id for pair in two_annotators.values() for user_id in pair}
     username_field = get_user_model().USERNAME_FIELD

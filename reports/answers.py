@@ -1,7 +1,10 @@
 """The judgments and criterion answers that a report counts.
 
-Every report figure reads its data through `counted_judgments` or
-`counted_answers`, so the rules live here only:
+The rules are written here as the queries `counted_judgments` and
+`counted_answers`, which the study lists and the pairwise summaries use.
+The report's figures apply the same rules as masks over arrays
+(reports.answer_table), and a test checks that both select the same
+answers:
 - judgments on gold items never count, because gold items measure the
   annotators, not the systems, and may be judged by everyone;
 - judgments of annotators a manager excluded (AnnotatorStatus.is_excluded)

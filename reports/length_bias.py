@@ -11,12 +11,12 @@ the share. Without length bias the share is near one half.
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count, F, Q
+from django.db.models import Q
 from django.db.models.functions import Length
 
-from annotate.models import Criterion, Item, Outcome
+from annotate.models import Criterion, Item
 from generation.models import Response
-from reports.answers import counted_answers
+from reports.answer_table import FIRST_WINS_CODE, SECOND_WINS_CODE, StudyAnswers, load_study_answers
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 
 
@@ -60,67 +60,61 @@ def criterion_length_bias(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
+    table: StudyAnswers | None = None,
 ) -> LengthBias:
     """Count the criterion's decisive judgments won by the longer answer, with a prompt-bootstrap interval.
 
-    1. Count decisive answers per item and winning response in one grouped
-       query, so no Python object is made per judgment.
-    2. Read the items' prompts and responses, and the responses' final-turn
-       lengths, in two more queries.
-    3. Sum the counts per prompt in numpy: longer answer won, compared.
+    1. Take the counted answers of the criterion that name one of the
+       item's two responses as the winner, from `table` (the study's
+       answers as `load_study_answers` read them, read here when not given).
+    2. Read the final-turn lengths of the items' responses in one query.
+    3. Sum per prompt in numpy: longer answer won, compared.
     """
-    wins = counted_answers(
-        include_surplus=include_surplus,
-        include_excluded=include_excluded,
-        criterion=criterion,
-        outcome=Outcome.WIN,
-        winner__isnull=False,
-    )
-    grouped = list(
-        wins.values("winner_id", item_key=F("judgment__item_id"))
-        .annotate(count=Count("pk"))
-        .values_list("item_key", "winner_id", "count")
-    )
-    pairwise_items = Item.objects.filter(study=criterion.study_id, second_response__isnull=False)
-    items = {
-        item_id: (prompt_id, first_id, second_id)
-        for item_id, prompt_id, first_id, second_id in pairwise_items.values_list(
-            "pk", "prompt_id", "first_response_id", "second_response_id"
-        )
-    }
-    lengths = _final_turn_lengths(pairwise_items)
+    table = table or load_study_answers(criterion.study)
+    answers = table.answers
+    position = [candidate.pk for candidate in table.criteria].index(criterion.pk)
+    decisive = np.isin(answers.result, (FIRST_WINS_CODE, SECOND_WINS_CODE)) & (answers.criterion == position)
+    decisive &= table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    item = table.judgments.item[answers.judgment[decisive]]
+    first_won = answers.result[decisive] == FIRST_WINS_CODE
 
-    prompt_ids, longer_won, counts, equal_length = [], [], [], 0
-    for item_id, winner_id, count in grouped:
-        if item_id not in items:
-            continue
-        prompt_id, first_id, second_id = items[item_id]
-        first_length, second_length = lengths[first_id], lengths[second_id]
-        if first_length == second_length:
-            equal_length += count
-            continue
-        prompt_ids.append(prompt_id)
-        longer_won.append((first_length > second_length) == (winner_id == first_id))
-        counts.append(count)
+    first_length, second_length = _item_lengths(table, criterion)
+    first_length, second_length = first_length[item], second_length[item]
+    equal = first_length == second_length
+    longer_won = (first_length > second_length) == first_won
 
     # One row per prompt, in prompt id order: (longer answer won, compared).
-    prompts, rows = np.unique(np.array(prompt_ids, dtype=np.int64), return_inverse=True)
-    counts = np.array(counts, dtype=float)
-    table = np.zeros((prompts.size, 2))
-    np.add.at(table, (rows, 0), counts * np.array(longer_won, dtype=bool))
-    np.add.at(table, (rows, 1), counts)
+    prompts, rows = np.unique(table.items.prompt_ids[item[~equal]], return_inverse=True)
+    per_prompt = np.zeros((prompts.size, 2))
+    per_prompt[:, 0] = np.bincount(rows, weights=longer_won[~equal], minlength=prompts.size)
+    per_prompt[:, 1] = np.bincount(rows, minlength=prompts.size)
     bias = LengthBias(
-        longer_wins=int(table[:, 0].sum()),
-        compared=int(table[:, 1].sum()),
-        equal_length=equal_length,
+        longer_wins=int(per_prompt[:, 0].sum()),
+        compared=int(per_prompt[:, 1].sum()),
+        equal_length=int(equal.sum()),
         prompts=int(prompts.size),
         rounds=rounds,
         seed=seed,
         confidence=confidence,
     )
     if bias.prompts >= 2 and rounds > 0:
-        bias.interval = _bootstrap_interval(table, rounds, seed, confidence)
+        bias.interval = _bootstrap_interval(per_prompt, rounds, seed, confidence)
     return bias
+
+
+def _item_lengths(table: StudyAnswers, criterion: Criterion) -> tuple[np.ndarray, np.ndarray]:
+    """Return the final-turn lengths of each item's first and second response, by row of `table.items`; 0 for none."""
+    lengths = _final_turn_lengths(Item.objects.filter(study=criterion.study_id, second_response__isnull=False))
+    response_ids = np.array([0, *lengths], dtype=np.int64)
+    response_lengths = np.array([0, *lengths.values()], dtype=np.int64)
+    order = np.argsort(response_ids)
+    response_ids, response_lengths = response_ids[order], response_lengths[order]
+
+    def length_of(ids: np.ndarray) -> np.ndarray:
+        rows = np.minimum(np.searchsorted(response_ids, ids), response_ids.size - 1)
+        return np.where(response_ids[rows] == ids, response_lengths[rows], 0)
+
+    return length_of(table.items.first_response_ids), length_of(table.items.second_response_ids)
 
 
 def _final_turn_lengths(items) -> dict[int, int]:

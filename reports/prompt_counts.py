@@ -1,21 +1,20 @@
-"""Outcome counts per prompt: the input of every ranking figure, its queries and its bootstrap sums.
+"""Outcome counts per prompt: the input of every ranking figure, and its bootstrap sums.
 
-One aggregated query counts a study's pairwise answers per criterion, item,
-canonical result and screen order. A second one maps items to their
-prompt and systems. Each criterion's counts become a sparse matrix with one
-row per prompt (`PromptCounts`), so no Python object is made per judgment
-and the bootstrap can resample whole prompts.
+The study's answers, read once into numpy (reports.answer_table), are
+counted per criterion, prompt, pair of systems, canonical result and
+screen order. Each criterion's counts become a sparse matrix with one row
+per prompt (`PromptCounts`), so no Python object is made per judgment and
+the bootstrap can resample whole prompts.
 """
 
 import logging
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count, F
 from scipy import sparse
 
-from annotate.models import Item, Study
-from reports.pairwise import BOTH_BAD, CANONICAL_RESULTS, FIRST_WINS, SECOND_WINS, TIE, canonical_result
+from reports.answer_table import NO_RESULT, StudyAnswers
+from reports.pairwise import BOTH_BAD, FIRST_WINS, SECOND_WINS, TIE
 from reports.systems import System
 
 logger = logging.getLogger(__name__)
@@ -212,110 +211,118 @@ def empty_prompt_counts(systems: list[System]) -> PromptCounts:
     return build_prompt_counts(systems, empty, empty, empty, empty, empty.astype(bool), empty)
 
 
-# Queries
+# From the answer table
 
 
-@dataclass(frozen=True)
-class ItemSystems:
-    """An item's prompt and the indices of its two systems in canonical order."""
+def prompt_counts_from_table(
+    table: StudyAnswers, systems: list[System], *, include_surplus: bool, include_excluded: bool
+) -> dict[int, PromptCounts]:
+    """Count the counted pairwise answers of `table` per criterion, keyed by criterion id.
 
-    prompt_id: int
-    first: int
-    second: int
-
-
-def load_item_systems(study: Study, systems: list[System]) -> dict[int, ItemSystems]:
-    """Map each item of `study` that compares two different known systems to its prompt and systems, in one query.
-
-    Items without a second response (rating items and attention checks)
-    are left out, so their answers are skipped when counted.
+    Answers that are no outcome between two different systems of
+    `systems` (an attention check, a winner outside the item, a system no
+    longer in the study) are skipped and logged. The answers are first
+    counted per item, result and screen order with one `bincount`, which
+    keeps the arrays built from them small.
     """
-    index_of = {system.run_id: index for index, system in enumerate(systems)}
-    rows = (
-        Item.objects.filter(study=study, second_response__isnull=False)
-        .order_by()
-        .values_list("pk", "prompt_id", "first_response__run_id", "second_response__run_id")
-    )
-    items = {}
-    for item_id, prompt_id, first_run, second_run in rows:
-        if first_run in index_of and second_run in index_of and first_run != second_run:
-            items[item_id] = ItemSystems(prompt_id, index_of[first_run], index_of[second_run])
-    return items
-
-
-def load_prompt_counts(answers, systems: list[System], items: dict[int, ItemSystems]) -> dict[int, PromptCounts]:
-    """Count `answers` per criterion, item, canonical result and screen order in one query.
-
-    `items` comes from `load_item_systems`; grouping by item and looking its
-    prompt and systems up here spares the query two joins per answer.
-    Answers that are no outcome between the item's two responses (an
-    attention check, or a winner outside the item) are skipped and logged.
-    """
-    # Tuples rather than dicts: a million judgments give some 400,000 rows.
-    rows = (
-        answers.values(
-            "criterion_id",
-            item_key=F("judgment__item_id"),
-            result=canonical_result(),
-            first_on_left=F("judgment__first_on_left"),
+    pairs = _ItemPairs(table, systems)
+    outcomes = _pairwise_outcomes(table, pairs, include_surplus, include_excluded)
+    counts = {}
+    for position, criterion in enumerate(table.criteria):
+        on_criterion = outcomes.criterion == position
+        if not on_criterion.any():
+            continue
+        keys = (outcomes.item[on_criterion].astype(np.int64) * 4 + outcomes.result[on_criterion]) * 2
+        keys += outcomes.first_on_left[on_criterion]
+        per_key = np.bincount(keys, minlength=table.items.ids.size * 8)
+        present = np.flatnonzero(per_key)
+        item, result, first_on_left = present // 8, present // 2 % 4, present % 2
+        counts[criterion.pk] = build_prompt_counts(
+            systems,
+            table.items.prompt_ids[item],
+            pairs.first[item],
+            pairs.second[item],
+            result,
+            first_on_left.astype(bool),
+            per_key[present],
         )
-        .annotate(count=Count("pk"))
-        .values_list("criterion_id", "item_key", "result", "first_on_left", "count")
-    )
-
-    columns_by_criterion: dict[int, list[list]] = {}
-    for criterion_id, item_id, result, first_on_left, count in rows:
-        item = items.get(item_id)
-        if item is None or result not in RESULT_CODES:
-            logger.warning(
-                "Skipped %s answers of criterion %s on item %s: result %r is not an outcome between two "
-                "responses of the item",
-                count,
-                criterion_id,
-                item_id,
-                result,
-            )
-            continue
-        columns = columns_by_criterion.setdefault(criterion_id, [[], [], [], [], [], []])
-        columns[0].append(item.prompt_id)
-        columns[1].append(item.first)
-        columns[2].append(item.second)
-        columns[3].append(RESULT_CODES[result])
-        columns[4].append(first_on_left)
-        columns[5].append(count)
-
-    return {
-        criterion_id: build_prompt_counts(systems, *(np.array(column) for column in columns))
-        for criterion_id, columns in columns_by_criterion.items()
-    }
+    return counts
 
 
-def load_judgment_sequences(answers, items: dict[int, ItemSystems]) -> dict[int, JudgmentSequence]:
-    """Read each criterion's outcomes in the order the judgments were stored, for online Elo.
+def judgment_sequences_from_table(
+    table: StudyAnswers, systems: list[System], *, include_surplus: bool, include_excluded: bool
+) -> dict[int, JudgmentSequence]:
+    """Return each criterion's outcomes in the order the judgments were stored (by id), for online Elo.
 
-    One query, read in chunks as tuples; ties in storage time fall back on
-    the judgment's primary key. Answers skipped by `load_prompt_counts` are
-    skipped here too.
+    The same answers count as in `prompt_counts_from_table`.
     """
-    first_scores = {FIRST_WINS: 1.0, SECOND_WINS: 0.0, TIE: 0.5, BOTH_BAD: 0.5}
-    outcomes = (
-        answers.annotate(result=canonical_result())
-        .filter(result__in=CANONICAL_RESULTS)
-        .order_by("judgment__created_at", "judgment_id")
-        .values_list("criterion_id", "judgment__item_id", "result")
+    pairs = _ItemPairs(table, systems)
+    outcomes = _pairwise_outcomes(table, pairs, include_surplus, include_excluded)
+    first_scores = np.array([1.0, 0.0, 0.5, 0.5])  # by result code: first wins, second wins, tie, both bad
+    sequences = {}
+    for position, criterion in enumerate(table.criteria):
+        on_criterion = outcomes.criterion == position
+        if on_criterion.any():
+            item = outcomes.item[on_criterion]
+            sequences[criterion.pk] = JudgmentSequence(
+                pairs.first[item], pairs.second[item], first_scores[outcomes.result[on_criterion]]
+            )
+    return sequences
+
+
+class _ItemPairs:
+    """Each item's two systems as indices into `systems`, by row of the table's items.
+
+    `compares` marks the items whose two responses come from two different
+    systems of `systems`; the indices of the other items are meaningless.
+    """
+
+    def __init__(self, table: StudyAnswers, systems: list[System]):
+        run_ids = np.array([system.run_id for system in systems], dtype=np.int64)
+        first_runs, second_runs = table.items.first_run_ids, table.items.second_run_ids
+        self.first, first_known = _system_indices(run_ids, first_runs)
+        self.second, second_known = _system_indices(run_ids, second_runs)
+        self.compares = first_known & second_known & (first_runs != second_runs)
+
+
+@dataclass
+class _Outcomes:
+    """Counted pairwise outcomes in judgment order: criterion position, item row, result code, screen order."""
+
+    criterion: np.ndarray
+    item: np.ndarray
+    result: np.ndarray
+    first_on_left: np.ndarray
+
+
+def _pairwise_outcomes(
+    table: StudyAnswers, pairs: _ItemPairs, include_surplus: bool, include_excluded: bool
+) -> _Outcomes:
+    answers = table.answers
+    counted = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    item = table.judgments.item[answers.judgment]
+    valid = pairs.compares[item] & (answers.result != NO_RESULT)
+    skipped = int((counted & ~valid).sum())
+    if skipped:
+        logger.warning(
+            "Skipped %s counted answers that are no outcome between two responses of their item "
+            "(attention checks, a winner outside the item, or a system no longer in the study)",
+            skipped,
+        )
+    keep = counted & valid
+    return _Outcomes(
+        criterion=answers.criterion[keep],
+        item=item[keep],
+        result=answers.result[keep],
+        first_on_left=table.judgments.first_on_left[answers.judgment[keep]],
     )
 
-    columns_by_criterion: dict[int, tuple[list, list, list]] = {}
-    for criterion_id, item_id, result in outcomes.iterator(chunk_size=20_000):
-        item = items.get(item_id)
-        if item is None:
-            continue
-        first, second, scores = columns_by_criterion.setdefault(criterion_id, ([], [], []))
-        first.append(item.first)
-        second.append(item.second)
-        scores.append(first_scores[result])
 
-    return {
-        criterion_id: JudgmentSequence(np.array(first), np.array(second), np.array(scores))
-        for criterion_id, (first, second, scores) in columns_by_criterion.items()
-    }
+def _system_indices(run_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the index in `run_ids` of each wanted run id, and a mask of the ids found there."""
+    if not run_ids.size:
+        return np.zeros(wanted.size, dtype=np.int64), np.zeros(wanted.size, dtype=bool)
+    order = np.argsort(run_ids)
+    positions = np.minimum(np.searchsorted(run_ids[order], wanted), run_ids.size - 1)
+    indices = order[positions]
+    return indices, run_ids[indices] == wanted

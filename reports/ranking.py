@@ -17,10 +17,11 @@ probability each pair's ratings predict, and online Elo for comparison.
 A tie and a "both bad" answer each count as half a win for both sides in
 win rates and ratings; "both bad" is also counted apart.
 
-Input: one aggregated query counts answers per criterion, prompt, pair of
-systems, canonical result and screen order (`load_prompt_counts`), so no
-Python object is made per judgment. The counts of each criterion go into a
-sparse matrix with one row per prompt (`PromptCounts`).
+Input: the study's answers read once into numpy (reports.answer_table),
+counted per criterion, prompt, pair of systems, canonical result and
+screen order (`prompt_counts_from_table`), so no Python object is made per
+judgment. The counts of each criterion go into a sparse matrix with one
+row per prompt (`PromptCounts`).
 
 Bootstrap: each round draws as many prompts as the criterion has, with
 replacement, sums their rows and refits. Prompts are drawn rather than
@@ -30,7 +31,7 @@ narrow intervals. Round r draws from a generator seeded with (seed, r), so a
 seed gives the same figures on every run and machine with the same numpy.
 
 Online Elo runs the classic Elo update over the judgments in the order they
-were stored, every system starting at 1000, with K = ONLINE_ELO_K. Unlike the
+were stored (by id), every system starting at 1000, with K = ONLINE_ELO_K. Unlike the
 fitted ratings, it depends on that order, and the last judgments weigh most.
 K = 4 is a small step: with K = 32, as in chess, the last few dozen
 judgments would move the ratings far more than the rest.
@@ -47,17 +48,17 @@ from django.utils.translation import gettext
 from annotate.models import Criterion, Study, StudyKind
 from generation.models import GenerationRun
 from reports import bradley_terry
-from reports.answers import counted_answers, require_kind
+from reports.answer_table import StudyAnswers, load_study_answers
+from reports.answers import require_kind
 from reports.prompt_counts import (
     JudgmentSequence,
     OutcomeTables,
     PromptCounts,
     bootstrap_totals,
     empty_prompt_counts,
-    load_item_systems,
-    load_judgment_sequences,
-    load_prompt_counts,
+    judgment_sequences_from_table,
     outcome_tables,
+    prompt_counts_from_table,
 )
 from reports.systems import System, load_systems
 
@@ -487,23 +488,22 @@ def study_rankings(
     anchor_run_id: int | None = None,
     k_factor: float = ONLINE_ELO_K,
     with_online_elo: bool = True,
+    table: StudyAnswers | None = None,
 ) -> list[Ranking]:
     """Rank the systems of a pairwise study on every criterion, in criterion order.
 
-    Reads the counts in one aggregated query and, for online Elo, the
-    judgments' outcomes in storage order in one more.
+    `table` is the study's answers as `load_study_answers` read them; it is
+    read here when not given.
     """
     require_kind(study, StudyKind.PAIRWISE)
-    answers = counted_answers(
-        include_surplus=include_surplus, include_excluded=include_excluded, criterion__study=study
-    )
+    table = table or load_study_answers(study)
+    counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
     systems = ordered_systems(study)
-    items = load_item_systems(study, systems)
-    counts = load_prompt_counts(answers, systems, items)
-    sequences = load_judgment_sequences(answers, items) if with_online_elo else {}
+    counts = prompt_counts_from_table(table, systems, **counted)
+    sequences = judgment_sequences_from_table(table, systems, **counted) if with_online_elo else {}
 
     rankings = []
-    for criterion in study.criteria.order_by("position", "pk"):
+    for criterion in table.criteria:
         ranking = rank_prompt_counts(
             counts.get(criterion.pk) or empty_prompt_counts(systems),
             sequence=sequences.get(criterion.pk),

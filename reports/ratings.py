@@ -1,7 +1,7 @@
 """Scores of a rating study per system and criterion: mean, median, spread and distribution, with intervals.
 
-Input: one aggregated query counts scores per criterion, system (generation
-run), prompt and score value. The counts go into a sparse matrix with one
+Input: the study's answers read once into numpy (reports.answer_table),
+counted per criterion, system (generation run), prompt and score value. The counts go into a sparse matrix with one
 row per prompt and one column per criterion, system and score value, so no
 Python object is made per judgment, and every figure is read off column
 totals: the mean and standard deviation from sums, the median from
@@ -25,12 +25,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Count, F
 from scipy import sparse
 
 from annotate.models import Criterion, Study, StudyKind
 from reports.agreement import BootstrapMethod, bootstrap_method
-from reports.answers import counted_answers, require_kind
+from reports.answer_table import NO_SCORE, StudyAnswers, load_study_answers
+from reports.answers import require_kind
 from reports.prompt_counts import bootstrap_totals
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 from reports.systems import System, load_systems
@@ -98,11 +98,13 @@ def study_ratings(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
+    table: StudyAnswers | None = None,
 ) -> list[CriterionRatings]:
     """Compute mean, median, standard deviation and distribution of scores per system and criterion.
 
-    1. Count scores per criterion, system, prompt and score in one query,
-       into a prompts × (criterion, system, score) matrix.
+    1. Count scores per criterion, system, prompt and score from `table`
+       (the study's answers as `load_study_answers` read them, read here
+       when not given), into a prompts × (criterion, system, score) matrix.
     2. Read every point figure off the column totals.
     3. Draw prompts with replacement `rounds` times and take percentile
        intervals of the mean and median.
@@ -113,14 +115,7 @@ def study_ratings(
     method = bootstrap_method(rounds, seed, confidence, RESAMPLED_UNIT)
     criteria = list(study.criteria.order_by("position", "pk"))
     systems = list(load_systems(study).values())
-    answers = counted_answers(
-        include_surplus=include_surplus, include_excluded=include_excluded, criterion__study=study, score__isnull=False
-    )
-    rows = list(
-        answers.values("criterion_id", "score", run_id=F("judgment__item__first_response__run_id"))
-        .annotate(prompt_id=F("judgment__item__prompt_id"), count=Count("pk"))
-        .values_list("criterion_id", "run_id", "prompt_id", "score", "count")
-    )
+    rows = _score_rows(table or load_study_answers(study), include_surplus, include_excluded)
     layout = _Layout(criteria, systems, rows)
     matrix = layout.matrix(rows)
     totals = np.asarray(matrix.sum(axis=0)).ravel()
@@ -146,6 +141,30 @@ def study_ratings(
             )
         )
     return summaries
+
+
+def _score_rows(table: StudyAnswers, include_surplus: bool, include_excluded: bool) -> list[tuple]:
+    """Count the counted scores per criterion, system, prompt and score.
+
+    Returns rows (criterion id, run id, prompt id, score, count).
+    """
+    answers = table.answers
+    keep = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    keep &= answers.score != NO_SCORE
+    item = table.judgments.item[answers.judgment[keep]]
+    criterion_ids = np.array([criterion.pk for criterion in table.criteria], dtype=np.int64)
+    keys = np.column_stack(
+        (
+            criterion_ids[answers.criterion[keep]],
+            table.items.first_run_ids[item],
+            table.items.prompt_ids[item],
+            answers.score[keep],
+        )
+    )
+    if not keys.size:
+        return []
+    groups, counts = np.unique(keys, axis=0, return_counts=True)
+    return [(*row, count) for row, count in zip(groups.tolist(), counts.tolist(), strict=True)]
 
 
 class _Layout:

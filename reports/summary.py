@@ -1,10 +1,10 @@
-"""Everything the live report page of one study shows, gathered in a few queries."""
+"""Everything the live report page of one study shows, computed from one read of its answers."""
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+import numpy as np
 
-from annotate.models import Criterion, Item, Judgment, Study, StudyKind
+from annotate.models import Criterion, Study, StudyKind
 from reports.agreement import (
     AgreementResult,
     AnnotatorFigures,
@@ -12,7 +12,7 @@ from reports.agreement import (
     annotator_figures,
     study_agreement_report,
 )
-from reports.answers import breakdown_condition, excluded_annotator, prompt_condition
+from reports.answer_table import StudyAnswers, load_study_answers
 from reports.length_bias import LengthBias, criterion_length_bias
 from reports.pairwise import PairwiseSummary, summary_from_ranking
 from reports.ranking import DEFAULT_ROUNDS, DEFAULT_SEED, Ranking, study_rankings
@@ -68,25 +68,31 @@ class StudyReport:
     agreement: StudyAgreement | None = None
 
 
-def judgment_totals(study: Study, *, include_excluded: bool = False) -> JudgmentTotals:
-    """Count the study's judgments, surplus judgments, annotators and items in two queries."""
-    counted = Q(item__is_gold=False) if include_excluded else Q(item__is_gold=False, by_excluded=False)
-    counts = (
-        Judgment.objects.filter(breakdown_condition(), item__study=study)
-        .annotate(by_excluded=excluded_annotator())
-        .aggregate(
-            judgments=Count("pk", filter=counted),
-            surplus=Count("pk", filter=counted & Q(is_surplus=True)),
-            annotators=Count("annotator", distinct=True, filter=counted),
-            judged_items=Count("item", distinct=True, filter=counted),
-            excluded=Count("pk", filter=Q(item__is_gold=False, by_excluded=True)),
-            gold=Count("pk", filter=Q(item__is_gold=True)),
-        )
+def judgment_totals(
+    study: Study, *, include_excluded: bool = False, table: StudyAnswers | None = None
+) -> JudgmentTotals:
+    """Count the study's judgments, surplus judgments, annotators and items under the active breakdown.
+
+    `table` is the study's answers as `load_study_answers` read them; it is
+    read here when not given.
+    """
+    table = table or load_study_answers(study)
+    judgments = table.judgments
+    inside = table.judgments_in_breakdown()
+    gold = table.items.is_gold[judgments.item]
+    regular = inside & ~gold
+    counted = regular if include_excluded else regular & ~judgments.is_excluded
+    items_inside = table.items.in_breakdown
+    return JudgmentTotals(
+        judgments=int(counted.sum()),
+        surplus=int((counted & judgments.is_surplus).sum()),
+        annotators=int(np.unique(judgments.annotator_ids[counted]).size),
+        judged_items=int(np.unique(judgments.item[counted]).size),
+        items=int((items_inside & ~table.items.is_gold).sum()),
+        excluded=int((regular & judgments.is_excluded).sum()),
+        gold=int((inside & gold).sum()),
+        gold_items=int((items_inside & table.items.is_gold).sum()),
     )
-    items = Item.objects.filter(prompt_condition(""), study=study).aggregate(
-        items=Count("pk", filter=Q(is_gold=False)), gold_items=Count("pk", filter=Q(is_gold=True))
-    )
-    return JudgmentTotals(**counts, **items)
 
 
 def build_study_report(
@@ -106,12 +112,13 @@ def build_study_report(
     of measurement for agreement, by default the one the study kind needs.
     `rounds` and `seed` set every bootstrap of the report.
     """
+    table = load_study_answers(study)
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
     bootstrap = {"rounds": rounds, "seed": seed}
-    agreement_report = study_agreement_report(study, **counted, **bootstrap, level=level)
+    agreement_report = study_agreement_report(study, **counted, **bootstrap, level=level, table=table)
     agreement = agreement_report.criteria
     if study.kind == StudyKind.PAIRWISE:
-        rankings = study_rankings(study, **counted, **bootstrap, anchor_run_id=anchor_run_id)
+        rankings = study_rankings(study, **counted, **bootstrap, anchor_run_id=anchor_run_id, table=table)
         sections = [
             CriterionSection(
                 ranking.criterion,
@@ -119,12 +126,12 @@ def build_study_report(
                 # The ranking contains the win counts, so no second grouped query reads them again.
                 pairwise=summary_from_ranking(ranking.criterion, ranking, include_surplus),
                 ranking=ranking,
-                length_bias=criterion_length_bias(ranking.criterion, **counted, **bootstrap),
+                length_bias=criterion_length_bias(ranking.criterion, **counted, **bootstrap, table=table),
             )
             for criterion_agreement, ranking in zip(agreement, rankings, strict=True)
         ]
     else:
-        summaries = study_ratings(study, **counted, **bootstrap)
+        summaries = study_ratings(study, **counted, **bootstrap, table=table)
         sections = [
             CriterionSection(summary.criterion, criterion_agreement, ratings=summary)
             for summary, criterion_agreement in zip(summaries, agreement, strict=True)
@@ -132,9 +139,9 @@ def build_study_report(
     return StudyReport(
         study,
         include_surplus,
-        judgment_totals(study, include_excluded=include_excluded),
+        judgment_totals(study, include_excluded=include_excluded, table=table),
         sections,
         include_excluded=include_excluded,
-        annotators=annotator_figures(study, agreement_report),
+        annotators=annotator_figures(study, agreement_report, table),
         agreement=agreement_report,
     )

@@ -1,0 +1,322 @@
+"""A study's judgments and criterion answers as numpy arrays, read once: the input of every report figure.
+
+`load_study_answers` reads three tables, each in one query and in storage
+order: the study's items, the judgments on them and the answers of the
+study's criteria. Rows arrive in chunks and go straight into numpy, so no
+Python object is kept per judgment. The figures (agreement, rankings,
+length bias, rating scores, totals, the per-annotator table) are then
+computed from the same arrays, with the rules of `reports.answers`
+applied as masks:
+- judgments on gold items never count towards a figure about systems;
+- judgments of excluded annotators count only with `include_excluded`;
+- surplus judgments count only with `include_surplus`;
+- the breakdown active at load time (`reports.answers.limited_to`)
+  selects prompts by category and language and may leave one annotator
+  out.
+
+The judgments are read in full, breakdown or not, because the
+per-annotator counts and median times cover the whole study.
+
+Why not one query joining the three tables: on SQLite, a join led by the
+item index reaches judgments and answers in random order. On the million
+judgments benchmarks/report_speed.py builds (2-core AMD EPYC), such a join
+took about 9 s of CPU, and these three reads about 2.8 s together.
+"""
+
+import logging
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+from django.db import connections, router
+
+from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study
+from reports.answers import Breakdown, active_breakdown, prompt_condition
+
+logger = logging.getLogger(__name__)
+
+# Canonical result codes of pairwise answers, relative to the item's order:
+# the first response won, the second won, tie, both bad. Order and values
+# match reports.pairwise.CANONICAL_RESULTS. NO_RESULT marks an answer that
+# is no outcome between the item's two responses (an attention-check
+# answer, or a winner that is neither response).
+FIRST_WINS_CODE, SECOND_WINS_CODE, TIE_CODE, BOTH_BAD_CODE = range(4)
+NO_RESULT = -1
+# A score no SmallIntegerField holds, so it cannot clash with a stored score.
+NO_SCORE = -1_000_000
+
+CHUNK_ROWS = 50_000
+
+
+@dataclass
+class ItemColumns:
+    """The study's items, gold included, sorted by id. Response and run ids are 0 where an item has none."""
+
+    ids: np.ndarray
+    prompt_ids: np.ndarray
+    is_gold: np.ndarray
+    first_response_ids: np.ndarray
+    second_response_ids: np.ndarray
+    first_run_ids: np.ndarray
+    second_run_ids: np.ndarray
+    in_breakdown: np.ndarray
+
+
+@dataclass
+class JudgmentColumns:
+    """The judgments on the study's items, sorted by id, which is the order they were stored in.
+
+    `item` is a row of ItemColumns; `seconds` is NaN where no time on task
+    was recorded.
+    """
+
+    ids: np.ndarray
+    item: np.ndarray
+    annotator_ids: np.ndarray
+    first_on_left: np.ndarray
+    is_surplus: np.ndarray
+    is_excluded: np.ndarray
+    seconds: np.ndarray
+
+
+@dataclass
+class AnswerColumns:
+    """The answers of the study's criteria, sorted by judgment.
+
+    `judgment` is a row of JudgmentColumns and `criterion` a position in
+    StudyAnswers.criteria. `result` is the canonical result code of a
+    pairwise answer (NO_RESULT otherwise) and `score` a rating answer's
+    score (NO_SCORE otherwise).
+    """
+
+    judgment: np.ndarray
+    criterion: np.ndarray
+    result: np.ndarray
+    score: np.ndarray
+
+
+@dataclass
+class StudyAnswers:
+    """Everything a study's report reads from the database, loaded by `load_study_answers`."""
+
+    study: Study
+    criteria: list[Criterion]
+    breakdown: Breakdown
+    items: ItemColumns
+    judgments: JudgmentColumns
+    answers: AnswerColumns
+
+    def judgments_in_breakdown(self) -> np.ndarray:
+        """Return a mask over the judgments, gold ones included: those inside the breakdown."""
+        inside = self.items.in_breakdown[self.judgments.item]
+        if self.breakdown.left_out_annotator_id is not None:
+            inside &= self.judgments.annotator_ids != self.breakdown.left_out_annotator_id
+        return inside
+
+    def counted_judgments(self, *, include_surplus: bool, include_excluded: bool) -> np.ndarray:
+        """Return a mask over the judgments: those the report counts under these options and the breakdown."""
+        counted = self.judgments_in_breakdown() & ~self.items.is_gold[self.judgments.item]
+        if not include_surplus:
+            counted &= ~self.judgments.is_surplus
+        if not include_excluded:
+            counted &= ~self.judgments.is_excluded
+        return counted
+
+    def counted_answers(self, *, include_surplus: bool, include_excluded: bool) -> np.ndarray:
+        """Return a mask over the answers: those of counted judgments."""
+        counted = self.counted_judgments(include_surplus=include_surplus, include_excluded=include_excluded)
+        return counted[self.answers.judgment]
+
+    def criterion_positions(self, criteria: list[Criterion]) -> np.ndarray:
+        """Return a lookup from this table's criterion positions to positions in `criteria`, -1 where absent."""
+        wanted = {criterion.pk: position for position, criterion in enumerate(criteria)}
+        return np.array([wanted.get(criterion.pk, -1) for criterion in self.criteria], dtype=np.int64)
+
+    def regular_judgments_per_annotator(self) -> dict[int, int]:
+        """Count each annotator's judgments on regular items, whatever the options and the breakdown."""
+        annotators = self.judgments.annotator_ids[~self.items.is_gold[self.judgments.item]]
+        ids, counts = np.unique(annotators, return_counts=True)
+        return dict(zip(ids.tolist(), counts.tolist(), strict=True))
+
+    def median_seconds(self) -> dict[int, float]:
+        """Return each annotator's median time on task over all their judgments in the study, gold included.
+
+        Judgments without a time are left out; an even count gives the
+        mean of the middle two.
+        """
+        timed = ~np.isnan(self.judgments.seconds)
+        annotators, seconds = self.judgments.annotator_ids[timed], self.judgments.seconds[timed]
+        order = np.lexsort((seconds, annotators))
+        annotators, seconds = annotators[order], seconds[order]
+        ids, starts, counts = np.unique(annotators, return_index=True, return_counts=True)
+        lower = seconds[starts + (counts - 1) // 2]
+        upper = seconds[starts + counts // 2]
+        return dict(zip(ids.tolist(), ((lower + upper) / 2).tolist(), strict=True))
+
+
+def load_study_answers(study: Study) -> StudyAnswers:
+    """Read the study's items, judgments and answers into numpy arrays under the active breakdown."""
+    breakdown = active_breakdown()
+    criteria = list(study.criteria.order_by("position", "pk"))
+    items = _load_items(study, breakdown)
+    judgments = _load_judgments(study, items)
+    answers = _load_answers(criteria, items, judgments)
+    return StudyAnswers(study, criteria, breakdown, items, judgments, answers)
+
+
+def _load_items(study: Study, breakdown: Breakdown) -> ItemColumns:
+    rows = list(
+        Item.objects.filter(study=study)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "prompt_id",
+            "is_gold",
+            "first_response_id",
+            "second_response_id",
+            "first_response__run_id",
+            "second_response__run_id",
+        )
+    )
+    # NULL becomes NaN and then 0: response and run ids start at 1.
+    columns = np.nan_to_num(np.array(rows, dtype=np.float64).reshape(-1, 7), nan=0).astype(np.int64)
+    ids = columns[:, 0].copy()
+    in_breakdown = np.ones(ids.size, dtype=bool)
+    if breakdown.category is not None or breakdown.language is not None:
+        selected = Item.objects.filter(prompt_condition(""), study=study).values_list("pk", flat=True)
+        in_breakdown = np.isin(ids, np.fromiter(selected, dtype=np.int64))
+    return ItemColumns(
+        ids=ids,
+        prompt_ids=columns[:, 1].copy(),
+        is_gold=columns[:, 2].astype(bool),
+        first_response_ids=columns[:, 3].copy(),
+        second_response_ids=columns[:, 4].copy(),
+        first_run_ids=columns[:, 5].copy(),
+        second_run_ids=columns[:, 6].copy(),
+        in_breakdown=in_breakdown,
+    )
+
+
+def _load_judgments(study: Study, items: ItemColumns) -> JudgmentColumns:
+    connection = connections[router.db_for_read(Judgment)]
+    name = connection.ops.quote_name
+    # On SQLite the unary plus keeps the planner off the judgment's item
+    # index: a scan in storage order with a lookup in the list of the
+    # study's items is several times faster than one index search per item.
+    # PostgreSQL plans a hash semi-join by itself.
+    hint = "+" if connection.vendor == "sqlite" else ""
+    # Both flags travel in one number (first_on_left * 2 + is_surplus),
+    # because on SQLite making the Python value of each cell is most of the
+    # cost of the read.
+    sql = (
+        f"SELECT {name('id')}, {name('item_id')}, {name('annotator_id')}, "
+        f"CASE WHEN {name('first_on_left')} THEN 2 ELSE 0 END + CASE WHEN {name('is_surplus')} THEN 1 ELSE 0 END, "
+        f"COALESCE({name('time_on_task_seconds')}, 0), "
+        f"CASE WHEN {name('time_on_task_seconds')} IS NULL THEN 0 ELSE 1 END "
+        f"FROM {name(Judgment._meta.db_table)} "
+        f"WHERE {hint}{name('item_id')} IN "
+        f"(SELECT {name('id')} FROM {name(Item._meta.db_table)} WHERE {name('study_id')} = %s)"
+    )
+    ids, item_ids, annotator_ids, flags, seconds, timed = _fetch_columns(
+        connection, sql, [study.pk], (np.int64, np.int64, np.int64, np.int8, np.float64, bool)
+    )
+
+    order = np.argsort(ids, kind="stable")
+    # An item added after the items were read is left out with its judgments.
+    item, known = _known_rows(items.ids, item_ids[order])
+    order = order[known]
+    annotator_ids = annotator_ids[order]
+
+    excluded = AnnotatorStatus.objects.filter(study=study, is_excluded=True).values_list("annotator_id", flat=True)
+    return JudgmentColumns(
+        ids=ids[order],
+        item=item[known].astype(np.int32),
+        annotator_ids=annotator_ids,
+        first_on_left=(flags[order] & 2) > 0,
+        is_surplus=(flags[order] & 1) > 0,
+        is_excluded=np.isin(annotator_ids, np.fromiter(excluded, dtype=np.int64)),
+        seconds=np.where(timed[order], seconds[order], np.nan),
+    )
+
+
+# Outcome codes of the answer query; the canonical result is worked out in numpy.
+_OUTCOME_CODES = {Outcome.WIN: 1, Outcome.TIE: 2, Outcome.BOTH_BAD: 3}
+
+
+def _load_answers(criteria: list[Criterion], items: ItemColumns, judgments: JudgmentColumns) -> AnswerColumns:
+    if not criteria:
+        return _empty_answers()
+    connection = connections[router.db_for_read(CriterionAnswer)]
+    name = connection.ops.quote_name
+    cases = " ".join(f"WHEN '{outcome.value}' THEN {code}" for outcome, code in _OUTCOME_CODES.items())
+    placeholders = ", ".join(["%s"] * len(criteria))
+    sql = (
+        f"SELECT {name('judgment_id')}, {name('criterion_id')}, "
+        f"CASE {name('outcome')} {cases} ELSE 0 END, COALESCE({name('winner_id')}, 0), "
+        f"COALESCE({name('score')}, {NO_SCORE}) "
+        f"FROM {name(CriterionAnswer._meta.db_table)} WHERE {name('criterion_id')} IN ({placeholders})"
+    )
+    judgment_ids, criterion_ids, outcome, winner, score = _fetch_columns(
+        connection,
+        sql,
+        [criterion.pk for criterion in criteria],
+        (np.int64, np.int64, np.int8, np.int64, np.int32),
+    )
+    # An answer whose judgment was stored after the judgments were read is
+    # left out, so that every figure rests on the same judgments.
+    rows, known = _known_rows(judgments.ids, judgment_ids)
+    order = np.flatnonzero(known)[np.argsort(rows[known], kind="stable")]
+    rows = rows[order].astype(np.int32)
+
+    ids_by_position = np.array([criterion.pk for criterion in criteria], dtype=np.int64)
+    by_id = np.argsort(ids_by_position)
+    criterion = by_id[np.searchsorted(ids_by_position[by_id], criterion_ids[order])].astype(np.int16)
+
+    item = judgments.item[rows]
+    outcome, winner = outcome[order], winner[order]
+    result = np.full(rows.size, NO_RESULT, dtype=np.int8)
+    is_win = outcome == _OUTCOME_CODES[Outcome.WIN]
+    result[is_win & (winner == items.first_response_ids[item])] = FIRST_WINS_CODE
+    result[is_win & (winner == items.second_response_ids[item])] = SECOND_WINS_CODE
+    result[outcome == _OUTCOME_CODES[Outcome.TIE]] = TIE_CODE
+    result[outcome == _OUTCOME_CODES[Outcome.BOTH_BAD]] = BOTH_BAD_CODE
+    return AnswerColumns(judgment=rows, criterion=criterion, result=result, score=score[order])
+
+
+def _empty_answers() -> AnswerColumns:
+    return AnswerColumns(
+        judgment=np.zeros(0, dtype=np.int32),
+        criterion=np.zeros(0, dtype=np.int16),
+        result=np.zeros(0, dtype=np.int8),
+        score=np.zeros(0, dtype=np.int32),
+    )
+
+
+def _fetch_columns(connection, sql: str, params: list, dtypes: tuple) -> list[np.ndarray]:
+    """Run `sql`, whose cells are all numbers and never NULL, and return one array per column.
+
+    Rows arrive in chunks and each chunk goes into numpy at once, so no
+    list of all rows is built. On PostgreSQL a server-side cursor keeps the
+    client's memory flat as well.
+    """
+    width = len(dtypes)
+    chunks: list[list[np.ndarray]] = [[] for _ in dtypes]
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            cells = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width)
+            cells = cells.reshape(-1, width)
+            for column, dtype in enumerate(dtypes):
+                chunks[column].append(cells[:, column].astype(dtype))
+    return [
+        np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+        for parts, dtype in zip(chunks, dtypes, strict=True)
+    ]
+
+
+def _known_rows(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows of `wanted` in the sorted `ids` and a mask of the ids found there."""
+    rows = np.searchsorted(ids, wanted)
+    found = rows < ids.size
+    found[found] = ids[rows[found]] == wanted[found]
+    return rows, found
