@@ -10,12 +10,12 @@ applied as masks:
 - judgments on gold items never count towards a figure about systems;
 - judgments of excluded annotators count only with `include_excluded`;
 - surplus judgments count only with `include_surplus`;
-- the breakdown active at load time (`reports.answers.limited_to`)
-  selects prompts by category and language and may leave one annotator
-  out.
+- the active breakdown (`reports.answers.limited_to`) selects prompts by
+  category and language and may leave one annotator out.
 
-The judgments are read in full, breakdown or not, because the
-per-annotator counts and median times cover the whole study.
+The arrays hold the whole study and each mask applies the breakdown active
+when it is computed, so one read serves every breakdown, and the
+per-annotator counts and median times cover the whole study as they should.
 
 Why not one query joining the three tables: on SQLite, a join led by the
 item index reaches judgments and answers in random order. On the million
@@ -31,7 +31,7 @@ import numpy as np
 from django.db import connections, router
 
 from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study
-from reports.answers import Breakdown, active_breakdown, prompt_condition
+from reports.answers import active_breakdown
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,10 @@ CHUNK_ROWS = 50_000
 
 @dataclass
 class ItemColumns:
-    """The study's items, gold included, sorted by id. Response and run ids are 0 where an item has none."""
+    """The study's items, gold included, sorted by id, with their prompts' category and language.
+
+    Response and run ids are 0 where an item has none.
+    """
 
     ids: np.ndarray
     prompt_ids: np.ndarray
@@ -59,7 +62,18 @@ class ItemColumns:
     second_response_ids: np.ndarray
     first_run_ids: np.ndarray
     second_run_ids: np.ndarray
-    in_breakdown: np.ndarray
+    categories: np.ndarray
+    languages: np.ndarray
+
+    def in_breakdown(self) -> np.ndarray:
+        """Return a mask over the items: those whose prompt the active breakdown selects."""
+        breakdown = active_breakdown()
+        inside = np.ones(self.ids.size, dtype=bool)
+        if breakdown.category is not None:
+            inside &= self.categories == breakdown.category
+        if breakdown.language is not None:
+            inside &= self.languages == breakdown.language
+        return inside
 
 
 @dataclass
@@ -101,20 +115,20 @@ class StudyAnswers:
 
     study: Study
     criteria: list[Criterion]
-    breakdown: Breakdown
     items: ItemColumns
     judgments: JudgmentColumns
     answers: AnswerColumns
 
     def judgments_in_breakdown(self) -> np.ndarray:
-        """Return a mask over the judgments, gold ones included: those inside the breakdown."""
-        inside = self.items.in_breakdown[self.judgments.item]
-        if self.breakdown.left_out_annotator_id is not None:
-            inside &= self.judgments.annotator_ids != self.breakdown.left_out_annotator_id
+        """Return a mask over the judgments, gold ones included: those inside the active breakdown."""
+        inside = self.items.in_breakdown()[self.judgments.item]
+        left_out = active_breakdown().left_out_annotator_id
+        if left_out is not None:
+            inside &= self.judgments.annotator_ids != left_out
         return inside
 
     def counted_judgments(self, *, include_surplus: bool, include_excluded: bool) -> np.ndarray:
-        """Return a mask over the judgments: those the report counts under these options and the breakdown."""
+        """Return a mask over the judgments: those the report counts under these options and the active breakdown."""
         counted = self.judgments_in_breakdown() & ~self.items.is_gold[self.judgments.item]
         if not include_surplus:
             counted &= ~self.judgments.is_surplus
@@ -155,16 +169,15 @@ class StudyAnswers:
 
 
 def load_study_answers(study: Study) -> StudyAnswers:
-    """Read the study's items, judgments and answers into numpy arrays under the active breakdown."""
-    breakdown = active_breakdown()
+    """Read the study's items, judgments and answers into numpy arrays."""
     criteria = list(study.criteria.order_by("position", "pk"))
-    items = _load_items(study, breakdown)
+    items = _load_items(study)
     judgments = _load_judgments(study, items)
     answers = _load_answers(criteria, items, judgments)
-    return StudyAnswers(study, criteria, breakdown, items, judgments, answers)
+    return StudyAnswers(study, criteria, items, judgments, answers)
 
 
-def _load_items(study: Study, breakdown: Breakdown) -> ItemColumns:
+def _load_items(study: Study) -> ItemColumns:
     rows = list(
         Item.objects.filter(study=study)
         .order_by("pk")
@@ -176,24 +189,23 @@ def _load_items(study: Study, breakdown: Breakdown) -> ItemColumns:
             "second_response_id",
             "first_response__run_id",
             "second_response__run_id",
+            "prompt__category",
+            "prompt__language",
         )
     )
+    numbers = [row[:7] for row in rows]
     # NULL becomes NaN and then 0: response and run ids start at 1.
-    columns = np.nan_to_num(np.array(rows, dtype=np.float64).reshape(-1, 7), nan=0).astype(np.int64)
-    ids = columns[:, 0].copy()
-    in_breakdown = np.ones(ids.size, dtype=bool)
-    if breakdown.category is not None or breakdown.language is not None:
-        selected = Item.objects.filter(prompt_condition(""), study=study).values_list("pk", flat=True)
-        in_breakdown = np.isin(ids, np.fromiter(selected, dtype=np.int64))
+    columns = np.nan_to_num(np.array(numbers, dtype=np.float64).reshape(-1, 7), nan=0).astype(np.int64)
     return ItemColumns(
-        ids=ids,
+        ids=columns[:, 0].copy(),
         prompt_ids=columns[:, 1].copy(),
         is_gold=columns[:, 2].astype(bool),
         first_response_ids=columns[:, 3].copy(),
         second_response_ids=columns[:, 4].copy(),
         first_run_ids=columns[:, 5].copy(),
         second_run_ids=columns[:, 6].copy(),
-        in_breakdown=in_breakdown,
+        categories=np.array([row[7] for row in rows], dtype=object),
+        languages=np.array([row[8] for row in rows], dtype=object),
     )
 
 

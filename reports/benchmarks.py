@@ -38,6 +38,7 @@ from scipy import stats
 from annotate.models import Criterion, Study, StudyKind
 from generation.benchmarks import catalog
 from generation.models import BenchmarkResult, GenerationRun
+from reports.answer_table import StudyAnswers
 from reports.export import BYTE_ORDER_MARK, neutralise
 from reports.ranking import (
     DEFAULT_CONFIDENCE,
@@ -161,8 +162,13 @@ def benchmark_comparison(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
+    table: StudyAnswers | None = None,
 ) -> BenchmarkComparison:
     """Build the benchmark table and its correlations for `study`.
+
+    `table` is the study's answers as `load_study_answers` read them, used
+    when the human scores are not in the cache; they are read then when
+    not given.
 
     1. Load the study's systems and their models.
     2. Compute the human score of each system per criterion, with no bootstrap.
@@ -176,7 +182,7 @@ def benchmark_comparison(
     criteria = list(study.criteria.order_by("position", "pk"))
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
     # Every view of the report page computes this table, so the ratings are cached with the report's key rules.
-    human = cached_figures("human scores", study, counted, lambda: _human_scores(study, counted))
+    human = cached_figures("human scores", study, counted, lambda: _human_scores(study, counted, table))
     results = list(
         BenchmarkResult.objects.filter(model_id__in=set(models.values()), parent_group="").select_related("model")
     )
@@ -228,16 +234,16 @@ def _model_names(model_ids: set[int]) -> dict[int, str]:
     return dict(LanguageModel.objects.filter(pk__in=model_ids).values_list("pk", "name"))
 
 
-def _human_scores(study: Study, counted: dict) -> dict[int, dict[int, float]]:
+def _human_scores(study: Study, counted: dict, table: StudyAnswers | None) -> dict[int, dict[int, float]]:
     """Return {criterion id: {run id: score}}: Bradley-Terry ratings or mean scores, without intervals."""
     scores: dict[int, dict[int, float]] = {}
     if study.kind == StudyKind.PAIRWISE:
-        for ranking in study_rankings(study, **counted, rounds=0, with_online_elo=False):
+        for ranking in study_rankings(study, **counted, rounds=0, with_online_elo=False, table=table):
             scores[ranking.criterion.pk] = {
                 record.system.run_id: record.rating for record in ranking.systems if record.rating is not None
             }
     else:
-        for summary in study_ratings(study, **counted, rounds=0):
+        for summary in study_ratings(study, **counted, rounds=0, table=table):
             scores[summary.criterion.pk] = {
                 rating.system.run_id: rating.mean for rating in summary.systems if rating.mean is not None
             }

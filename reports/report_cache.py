@@ -40,6 +40,7 @@ from django.db.models import Count, Max, Q
 from django.utils import translation
 
 from annotate.models import AnnotatorStatus, AuditAction, AuditEvent, Item, Judgment, Study
+from reports.answer_table import StudyAnswers
 from reports.answers import active_breakdown
 from reports.summary import StudyReport, build_study_report
 from reports.systems import load_systems
@@ -52,9 +53,13 @@ KEY_PREFIX = "humeval:study-report:v1"
 T = TypeVar("T")
 
 
-def cached_study_report(study: Study, **options) -> StudyReport:
-    """Return the study's report from the cache, or compute and store it; `options` as build_study_report."""
-    return cached_figures("report", study, options, lambda: build_study_report(study, **options))
+def cached_study_report(study: Study, table: StudyAnswers | None = None, **options) -> StudyReport:
+    """Return the study's report from the cache, or compute and store it; `options` as build_study_report.
+
+    `table`, the study's answers as `load_study_answers` read them, is read
+    only when the report is computed; it is not part of the key.
+    """
+    return cached_figures("report", study, options, lambda: build_study_report(study, table=table, **options))
 
 
 def cached_figures(kind: str, study: Study, options: dict, compute: Callable[[], T]) -> T:

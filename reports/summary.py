@@ -82,7 +82,7 @@ def judgment_totals(
     gold = table.items.is_gold[judgments.item]
     regular = inside & ~gold
     counted = regular if include_excluded else regular & ~judgments.is_excluded
-    items_inside = table.items.in_breakdown
+    items_inside = table.items.in_breakdown()
     return JudgmentTotals(
         judgments=int(counted.sum()),
         surplus=int((counted & judgments.is_surplus).sum()),
@@ -104,15 +104,19 @@ def build_study_report(
     level: str | None = None,
     rounds: int = DEFAULT_ROUNDS,
     seed: int = DEFAULT_SEED,
+    table: StudyAnswers | None = None,
 ) -> StudyReport:
     """Gather totals, per-criterion results, agreement and annotator quality for one study.
 
     `anchor_run_id` names the system that pairwise ratings rate 1000;
     without it, 1000 is the geometric mean strength. `level` is the level
     of measurement for agreement, by default the one the study kind needs.
-    `rounds` and `seed` set every bootstrap of the report.
+    `rounds` and `seed` set every bootstrap of the report. `table` is the
+    study's answers as `load_study_answers` read them; they are read here
+    when not given.
     """
-    table = load_study_answers(study)
+    if table is None:
+        table = load_study_answers(study)
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
     bootstrap = {"rounds": rounds, "seed": seed}
     agreement_report = study_agreement_report(study, **counted, **bootstrap, level=level, table=table)

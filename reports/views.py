@@ -9,6 +9,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
@@ -24,6 +25,7 @@ from annotate.pseudonyms import (
 )
 from reports import agreement, breakdowns, export, gold_export, ranking, ranking_export
 from reports.access import get_report_study, readable_studies, report_reader_required
+from reports.answer_table import load_study_answers
 from reports.answers import counted_judgments, limited_to
 from reports.report_cache import cached_study_report
 
@@ -60,10 +62,14 @@ def study_report(request, study_uuid):
     if study.kind == StudyKind.PAIRWISE:
         anchor_run_id, anchor_error = ranking.resolve_anchor(study, request.GET.get("anchor", ""))
     level, level_error = agreement.resolve_level(study, request.GET.get("level", ""))
-    breakdown, breakdown_errors = breakdowns.resolve_breakdown(study, request.GET)
+    # Read the study's answers at most once per view, and only for figures
+    # missing from the report cache.
+    table = SimpleLazyObject(lambda: load_study_answers(study))
+    breakdown, breakdown_errors = breakdowns.resolve_breakdown(study, request.GET, table)
     with limited_to(breakdown):
         report = cached_study_report(
             study,
+            table=table,
             include_surplus=include_surplus,
             include_excluded=include_excluded,
             anchor_run_id=anchor_run_id,
@@ -79,10 +85,11 @@ def study_report(request, study_uuid):
         export_query.pop(breakdowns.LANGUAGE, None)
     if breakdown.left_out_annotator_id is None:
         export_query.pop(breakdowns.EXCLUDE_ANNOTATOR, None)
-    choices = breakdowns.breakdown_choices(study)
+    choices = breakdowns.breakdown_choices(study, table)
     context = {
         "study": study,
         "report": report,
+        "answer_table": table,
         "surplus_toggle_url": _toggled(request, "surplus", not include_surplus),
         "excluded_toggle_url": _toggled(request, "excluded", not include_excluded),
         "anchor_choices": ranking.anchor_choices(study) if study.kind == StudyKind.PAIRWISE else [],

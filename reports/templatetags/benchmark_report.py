@@ -9,9 +9,16 @@ register = template.Library()
 
 @register.inclusion_tag("reports/_benchmarks.html", takes_context=True)
 def benchmark_section(context, study, report):
-    """Render human scores beside benchmark scores for `study`, counting judgments as `report` does."""
+    """Render human scores beside benchmark scores for `study`, counting judgments as `report` does.
+
+    The page's read of the study's answers, if the view put one in the
+    context as `answer_table`, serves the human scores too.
+    """
     comparison = benchmark_comparison(
-        study, include_surplus=report.include_surplus, include_excluded=report.include_excluded
+        study,
+        include_surplus=report.include_surplus,
+        include_excluded=report.include_excluded,
+        table=context.get("answer_table"),
     )
     query = context["request"].GET.copy() if "request" in context else {}
     options = {name: query[name] for name in ("surplus", "excluded") if name in query}

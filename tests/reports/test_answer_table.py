@@ -122,12 +122,14 @@ def _query_answers(study, options, *, pairwise=True):
 @pytest.mark.parametrize("options", OPTIONS, ids=["default", "excluded", "surplus", "surplus+excluded"])
 def test_table_counts_what_queries_count(pairwise_study, breakdown, options):
     study, annotators = pairwise_study
+    # One read serves every breakdown: the masks apply the one active when they are computed.
+    table = load_study_answers(study)
     with limited_to(_breakdown(breakdown, annotators)):
-        table = load_study_answers(study)
         expected = _query_answers(study, options)
+        counted = _table_answers(table, options)
 
     assert expected
-    assert _table_answers(table, options) == expected
+    assert counted == expected
 
 
 def test_table_keeps_stray_winner_apart(pairwise_study):

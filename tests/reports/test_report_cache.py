@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from annotate.models import AnnotatorStatus, Judgment
-from reports import benchmarks, report_cache
+from reports import answer_table, benchmarks, report_cache
 from tests.factories import make_user
 from tests.reports.builders import judge
 
@@ -119,9 +119,9 @@ def test_benchmark_scores_cached(client, staff, tiny_pairwise, monkeypatch):
     calls = []
     human_scores = benchmarks._human_scores
 
-    def recording_human_scores(study, counted):
+    def recording_human_scores(study, counted, table):
         calls.append(counted)
-        return human_scores(study, counted)
+        return human_scores(study, counted, table)
 
     monkeypatch.setattr(benchmarks, "_human_scores", recording_human_scores)
     cache.clear()
@@ -134,3 +134,23 @@ def test_benchmark_scores_cached(client, staff, tiny_pairwise, monkeypatch):
     cache.clear()
 
     assert len(calls) == 2
+
+
+def test_first_view_reads_answers_once(client, staff, tiny_pairwise, monkeypatch):
+    # The report, the breakdown links and the benchmark table share one read of the answers.
+    reads = []
+    load = answer_table._load_judgments
+
+    def recording_load(study, items):
+        reads.append(study.pk)
+        return load(study, items)
+
+    monkeypatch.setattr(answer_table, "_load_judgments", recording_load)
+    cache.clear()
+    client.force_login(staff)
+
+    _view(client, tiny_pairwise.study)
+    _view(client, tiny_pairwise.study)
+    cache.clear()
+
+    assert reads == [tiny_pairwise.study.pk]
