@@ -7,8 +7,15 @@ warns when the overlap exceeds the study's annotators. It also builds the
 items of systems added to a paused or closed study, while StudyAdmin's own
 save step builds those of an open study. The change page shows how many
 items opening would build now.
+
+The form also rejects a save when the study's annotators changed after the
+page was loaded. Otherwise saving the old list would silently remove
+everyone who joined through the sign-up link, or whom another admin added,
+in the meantime. Managers get the same check whenever the form has that
+field.
 """
 
+import hashlib
 from collections import defaultdict
 
 from django import forms
@@ -21,6 +28,20 @@ from annotate.items import build_items, count_new_items, prompt_set_categories
 from annotate.models import Study, StudyKind, StudyStatus
 from annotate.study_changes import unsafe_changes
 from generation.models import Prompt
+
+# Many-to-many fields whose members change while an admin has the form open,
+# because annotators join through the sign-up link and other admins add
+# people. A field that the form lacks is not checked.
+GUARDED_MEMBER_FIELDS = ("annotators", "managers")
+
+
+def members_fingerprint(study: Study, field_names) -> str:
+    """Return a SHA-256 hex digest of the user ids in each named many-to-many field of `study`."""
+    parts = []
+    for name in field_names:
+        ids = sorted(getattr(study, name).order_by().values_list("pk", flat=True))
+        parts.append(f"{name}:{','.join(str(pk) for pk in ids)}")
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()
 
 
 def _category_choices(prompt_set) -> list[tuple[str, str]]:
@@ -44,6 +65,9 @@ class StudyDesignForm(forms.ModelForm):
             "Each category must occur in the study's prompt set."
         ),
     )
+    # The members of GUARDED_MEMBER_FIELDS when the page was loaded, as
+    # members_fingerprint returns them.
+    members_fingerprint = forms.CharField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Study
@@ -70,6 +94,9 @@ class StudyDesignForm(forms.ModelForm):
         # Once items exist the prompt set is fixed, so only its categories are offered.
         locked_set = self.instance.prompt_set if self.instance.pk and self.instance.items.exists() else None
         self.fields["categories"].choices = _category_choices(locked_set)
+        self.guarded_fields = [name for name in GUARDED_MEMBER_FIELDS if name in self.fields]
+        if self.instance.pk is not None and self.guarded_fields and not self.is_bound:
+            self.fields["members_fingerprint"].initial = members_fingerprint(self.instance, self.guarded_fields)
 
     def clean(self):
         cleaned = super().clean()
@@ -105,7 +132,33 @@ class StudyDesignForm(forms.ModelForm):
                 changes[name] = cleaned[name]
         for name, message in unsafe_changes(self.instance, **changes).items():
             self.add_error(name if name in self.fields else None, message)
+        self._check_members_unchanged(cleaned)
         return cleaned
+
+    def _check_members_unchanged(self, cleaned):
+        """Add a form error when the study's annotators or managers changed since the page was loaded.
+
+        Must run inside the transaction that saves the form, as the admin's
+        change view does, because the study's row lock taken here is what
+        keeps new members out until the save commits. On PostgreSQL a new
+        member row waits for it, since its foreign key takes a KEY SHARE
+        lock on the study row. On SQLite the IMMEDIATE transaction already
+        holds the database's write lock.
+        """
+        if self.instance.pk is None or not self.guarded_fields:
+            return
+        Study.objects.select_for_update().filter(pk=self.instance.pk).values_list("pk").first()
+        current = members_fingerprint(self.instance, self.guarded_fields)
+        if cleaned.get("members_fingerprint") == current:
+            return
+        self.add_error(
+            None,
+            _(
+                "The annotators or managers of this study changed after you opened this page: someone joined "
+                "through the sign-up link, or another admin saved the study. Nothing was saved. Reload the page "
+                "to see the current lists, then make your changes again."
+            ),
+        )
 
 
 class StudyDesignAdminMixin:

@@ -5,6 +5,10 @@ Only the last judgment can change, so a slip on the previous task can be
 put right, while earlier judgments stay as they were when agreement was
 counted. The judgment keeps its surplus status, its assignment and its
 place in the overlap count; the annotator's current lease is not touched.
+
+An annotator whose work on the study is paused (by a manager, or by the
+qualification rule) changes nothing: a pause stops revisions as it stops
+new tasks. A revision that itself triggers the pause is kept.
 """
 
 import logging
@@ -16,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from annotate import gold
 from annotate.assignment import ScreenChoice, _criterion_answer, parse_time_on_task, validate_answers
-from annotate.errors import RevisionRejected
+from annotate.errors import AnnotatorPaused, RevisionRejected
 from annotate.models import CriterionAnswer, Judgment, Outcome, Study, StudyStatus
 
 logger = logging.getLogger(__name__)
@@ -37,10 +41,17 @@ def revision_problem(judgment: Judgment) -> str | None:
     study = judgment.item.study
     if study.status != StudyStatus.OPEN:
         return _("This study is not open any more, so its answers can no longer be changed.")
+    if gold.is_paused(study, judgment.annotator_id):
+        return paused_message()
     latest = last_judgment(study, judgment.annotator)
     if latest is None or latest.pk != judgment.pk:
         return _("Only your last answer in a study can be changed, and this is not it.")
     return None
+
+
+def paused_message() -> str:
+    """Return the message an annotator whose work on a study is paused gets, in their language."""
+    return _("Your work on this study is paused. Please contact the study manager.")
 
 
 def screen_answers(judgment: Judgment) -> dict[str, str | int]:
@@ -83,9 +94,9 @@ def revise_judgment(
     A usable `time_on_task` is added to the stored time, so the judgment
     records all the time spent on it. On a gold item the judgment is scored
     again and the study's qualification rule applied, as on submit. Raises
-    InvalidAnswer as submit does,
-    and RevisionRejected when the study is not open or `judgment` is not the
-    annotator's last one in it.
+    InvalidAnswer as submit does, AnnotatorPaused when the annotator's work
+    on the study is paused, and RevisionRejected when the study is not open
+    or `judgment` is not the annotator's last one in it.
     """
     now = now or timezone.now()
     study = judgment.item.study
@@ -101,6 +112,11 @@ def revise_judgment(
             .select_related("assignment", "item__study", "annotator")
             .get(pk=judgment.pk)
         )
+        # Checked under the judgment's lock, so a pause that a concurrent
+        # revision of this judgment triggered is seen here.
+        if gold.is_paused(current.item.study, current.annotator_id):
+            logger.info("Rejected a revision of judgment %s: its annotator is paused in the study", current.uuid)
+            raise AnnotatorPaused(paused_message())
         problem = revision_problem(current)
         if problem is not None:
             logger.info(

@@ -464,10 +464,17 @@ class JudgmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         }
         return ApiResponse(JudgmentSerializer(data).data)
 
-    @extend_schema(request=JudgmentInputSerializer, responses={200: SubmittedSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        request=JudgmentInputSerializer,
+        responses={200: SubmittedSerializer, 403: ErrorSerializer, 409: ErrorSerializer},
+    )
     @action(detail=True, methods=["post"], serializer_class=JudgmentInputSerializer)
     def revise(self, request, study_uuid=None, uuid=None):
-        """Replace the answers of your last judgment in an open study; any other judgment gives 409."""
+        """Replace the answers of your last judgment in an open study; any other judgment gives 409.
+
+        A manager's pause of your work on the study, or one by the study's
+        qualification rule, gives 403 and changes nothing.
+        """
         judgment = self.get_judgment()
         form = JudgmentInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -478,6 +485,8 @@ class JudgmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             )
         except InvalidAnswer as exc:
             raise _answer_error(exc) from exc
+        except AnnotatorPaused as exc:
+            raise PermissionDenied(str(exc)) from exc
         except RevisionRejected as exc:
             raise Conflict(str(exc)) from exc
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotate import gold
 from annotate.access import (
     get_assignment_for_annotator,
     get_judgment_for_annotator,
@@ -109,7 +110,7 @@ def next_task(request, study_uuid):
     try:
         assignment = next_assignment(study, request.user)
     except AnnotatorPaused:
-        return render(request, "annotate/paused.html", {"study": study}, status=403)
+        return _paused_page(request, study)
     if assignment is None:
         context = {
             "study": study,
@@ -281,6 +282,8 @@ def revise(request, study_uuid, judgment_uuid):
     """Show the annotator's last judgment in the task form, filled in with their answers."""
     study = get_study_for_annotator(request.user, study_uuid)
     judgment = get_judgment_for_annotator(request.user, study, judgment_uuid)
+    if gold.is_paused(study, request.user):
+        return _paused_page(request, study)
     problem = revision_problem(judgment)
     if problem is not None:
         return _reject_revision(request, study, problem)
@@ -297,6 +300,8 @@ def submit_revision(request, study_uuid, judgment_uuid):
     """Store the changed answers of the annotator's last judgment, then return to their current task."""
     study = get_study_for_annotator(request.user, study_uuid)
     judgment = get_judgment_for_annotator(request.user, study, judgment_uuid)
+    if gold.is_paused(study, request.user):
+        return _paused_page(request, study)
     form = JudgmentForm(study, list(study.criteria.all()), request.POST)
     if not form.is_valid():
         return _render_task(request, study, judgment.assignment, form, revision=judgment)
@@ -308,6 +313,8 @@ def submit_revision(request, study_uuid, judgment_uuid):
             rationale=form.cleaned_data["rationale"],
             time_on_task=form.cleaned_data["time_on_task"],
         )
+    except AnnotatorPaused:
+        return _paused_page(request, study)
     except RevisionRejected as error:
         return _reject_revision(request, study, str(error))
     except InvalidAnswer as error:
@@ -316,6 +323,11 @@ def submit_revision(request, study_uuid, judgment_uuid):
 
     messages.info(request, _("Your changed answer was saved."))
     return redirect("annotate:next_task", study_uuid=study.uuid)
+
+
+def _paused_page(request, study):
+    """Render the page telling an annotator that their work on `study` is paused (a 403, with no form)."""
+    return render(request, "annotate/paused.html", {"study": study}, status=403)
 
 
 def _reject_revision(request, study, message):

@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so Django calls its process_exception first for a view's error,
+    # after LocaleMiddleware has activated the request's language.
+    "humeval.database_busy.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "humeval.urls"

@@ -1,14 +1,20 @@
 """The study admin's design fields: categories, pairs per prompt, systems, item preview and warnings."""
 
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 
+from annotate.admin_study_design import StudyDesignForm
 from annotate.assignment import next_assignment, submit_judgment
+from annotate.invitations import add_annotators, join_study
 from annotate.items import open_study
 from annotate.models import Study, StudyKind, StudyStatus
 from generation.models import Prompt
 from tests.factories import make_prompt_set, make_run, make_study, make_user
+from tests.services import missing_service
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +240,163 @@ def test_opened_study_cannot_return_to_draft(admin_client_logged_in, prompt_set)
     assert "cannot go back to draft" in page.text
     study.refresh_from_db()
     assert study.status == StudyStatus.OPEN
+
+
+# Annotators and managers changed while the form was open
+
+MEMBERS_CHANGED = "The annotators or managers of this study changed after you opened this page"
+
+
+def _members(study):
+    return (
+        set(study.annotators.values_list("username", flat=True)),
+        set(study.managers.values_list("username", flat=True)),
+    )
+
+
+def test_signup_while_form_open_rejects_save(admin_client_logged_in, prompt_set):
+    first = make_user()
+    study = _open_pairwise(prompt_set, annotators=[first])
+    study.managers.add(make_user(staff=True))
+    data = _form_data(admin_client_logged_in, _change_url(study))
+    join_study(study, make_user("newcomer"))
+    data["name"] = "renamed"
+    before = _members(study)
+
+    page = admin_client_logged_in.post(_change_url(study), data)
+
+    assert page.status_code == 200
+    assert MEMBERS_CHANGED in page.text
+    assert "Reload the page" in page.text
+    study.refresh_from_db()
+    assert study.name != "renamed"
+    assert _members(study) == before
+    assert "newcomer" in before[0]
+
+
+def test_annotator_added_by_other_admin_rejects_save(admin_client_logged_in, prompt_set):
+    study = _open_pairwise(prompt_set, annotators=[make_user()])
+    data = _form_data(admin_client_logged_in, _change_url(study))
+    make_user("invited")
+    add_annotators(study, "invited", can_create_accounts=False)
+    data["overlap"] = "1"
+
+    page = admin_client_logged_in.post(_change_url(study), data)
+
+    assert MEMBERS_CHANGED in page.text
+    study.refresh_from_db()
+    assert study.overlap == 3
+    assert study.annotators.filter(username="invited").exists()
+
+
+def test_manager_added_while_form_open_is_kept(admin_client_logged_in, prompt_set):
+    # The form does not edit managers, so saving it cannot remove one.
+    study = _open_pairwise(prompt_set, annotators=[make_user()])
+    data = _form_data(admin_client_logged_in, _change_url(study))
+    assert "managers" not in admin_client_logged_in.get(_change_url(study)).context["adminform"].form.fields
+    study.managers.add(make_user("second-manager", staff=True))
+    data["overlap"] = "1"
+
+    page = admin_client_logged_in.post(_change_url(study), data)
+
+    assert page.status_code == 302
+    study.refresh_from_db()
+    assert study.overlap == 1
+    assert set(study.managers.values_list("username", flat=True)) == {"second-manager"}
+
+
+def test_save_without_fingerprint_rejected(admin_client_logged_in, prompt_set):
+    study = _open_pairwise(prompt_set, annotators=[make_user()])
+    data = _form_data(admin_client_logged_in, _change_url(study))
+    del data["members_fingerprint"]
+    data["name"] = "renamed"
+
+    page = admin_client_logged_in.post(_change_url(study), data)
+
+    assert MEMBERS_CHANGED in page.text
+    study.refresh_from_db()
+    assert study.name != "renamed"
+
+
+def test_unchanged_members_save_normally(admin_client_logged_in, prompt_set):
+    kept, removed, added = make_user("kept"), make_user("removed"), make_user("added")
+    study = _open_pairwise(prompt_set, annotators=[kept, removed])
+    page = admin_client_logged_in.get(_change_url(study))
+    assert 'type="hidden" name="members_fingerprint"' in page.text
+    data = _form_data(admin_client_logged_in, _change_url(study))
+    assert data["members_fingerprint"]
+    data["annotators"] = [str(kept.pk), str(added.pk)]
+    data["name"] = "renamed"
+
+    page = admin_client_logged_in.post(_change_url(study), data)
+
+    assert page.status_code == 302
+    study.refresh_from_db()
+    assert study.name == "renamed"
+    assert set(study.annotators.values_list("username", flat=True)) == {"kept", "added"}
+
+
+def test_new_study_saves_without_fingerprint(admin_client_logged_in, prompt_set):
+    runs = [make_run(prompt_set), make_run(prompt_set)]
+    page = admin_client_logged_in.get(reverse("admin:annotate_study_add"))
+    assert page.context["adminform"].form["members_fingerprint"].value() in (None, "")
+    data = {
+        "name": "fresh",
+        "kind": StudyKind.PAIRWISE,
+        "prompt_set": str(prompt_set.pk),
+        "systems": [str(run.pk) for run in runs],
+        "overlap": "1",
+        "lease_minutes": "30",
+        "gold_rate": "0",
+        "qualification_min_gold": "5",
+        "status": StudyStatus.DRAFT,
+        "criteria-TOTAL_FORMS": "0",
+        "criteria-INITIAL_FORMS": "0",
+    }
+
+    page = admin_client_logged_in.post(reverse("admin:annotate_study_add"), data)
+
+    assert page.status_code == 302, page.context["adminform"].form.errors
+    assert Study.objects.filter(name="fresh").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_form_check_holds_study_lock_until_save(prompt_set):
+    """A sign-up that arrives after the check waits for the save instead of being overwritten."""
+    if connection.vendor != "postgresql":
+        missing_service("needs PostgreSQL: set DATABASE_URL=postgres://USER@HOST:PORT/NAME to run")
+    study = _open_pairwise(prompt_set, annotators=[make_user()])
+    newcomer = make_user("newcomer")
+    loaded = StudyDesignForm(instance=study)
+    data = {name: loaded[name].value() for name in loaded.fields}
+    data = {name: value for name, value in data.items() if value is not None}
+    data["categories"] = []
+    data["name"] = "renamed"
+    join_errors = []
+
+    def join_with_short_lock_timeout():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                join_study(Study.objects.get(pk=study.pk), newcomer)
+        except OperationalError as error:
+            join_errors.append(error)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        form = StudyDesignForm(data, instance=study)
+        assert form.is_valid(), form.errors
+        thread = threading.Thread(target=join_with_short_lock_timeout)
+        thread.start()
+        thread.join(timeout=30)
+        form.save()
+
+    assert len(join_errors) == 1
+    assert "lock timeout" in str(join_errors[0])
+    assert not study.annotators.filter(pk=newcomer.pk).exists()
+    assert join_study(study, newcomer) is True
+    study.refresh_from_db()
+    assert study.name == "renamed"

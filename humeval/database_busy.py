@@ -1,0 +1,98 @@
+"""Return 503 instead of 500 when SQLite's write lock stays taken longer than the busy timeout.
+
+In the embedded set-up (a SQLite file, `manage.py runserver`) every
+transaction begins IMMEDIATE, so a writer waits for the database's single
+write lock for up to the connection's `timeout` (humeval/settings.py), and
+then SQLite raises SQLITE_BUSY, "database is locked". Under heavy load that
+is a transient state, not a server fault. Pages get a 503 that says nothing
+was saved and to try again; the API gets the same as JSON with a
+Retry-After header. Every other OperationalError goes on to Django's
+ordinary 500 handling.
+
+Nothing partial is stored because each view writes inside one atomic block
+(annotate.assignment, annotate.revision, annotate.skipping), which rolls
+back as the error leaves it, before this middleware sees the error.
+SessionMiddleware does not save the session of a response of 500 or above.
+Only errors raised by a view reach process_exception; a busy error in
+another middleware still gives Django's 500 page.
+"""
+
+import logging
+import sqlite3
+
+from django.db import OperationalError, connection
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before it sends the request again: a few
+# times the length of a typical write, not a measured figure.
+RETRY_AFTER_SECONDS = 5
+
+# Methods that ask for a page and, by HTTP's rules, change nothing; other
+# methods carry something to save.
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+
+def is_database_locked(error: BaseException) -> bool:
+    """Return whether `error` is SQLite's SQLITE_BUSY ("database is locked") as Django raises it."""
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.__cause__
+    if not isinstance(cause, sqlite3.OperationalError):
+        return False
+    # sqlite_errorcode contains the extended code (such as SQLITE_BUSY_SNAPSHOT);
+    # its low byte is the primary code.
+    code = getattr(cause, "sqlite_errorcode", None)
+    if code is None:
+        return str(cause) == "database is locked"
+    return code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+class DatabaseBusyMiddleware:
+    """Turn a view's SQLite "database is locked" error into a 503 page, or a JSON 503 under /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_database_locked(exception):
+            return None
+
+        logger.warning(
+            "Database busy: returned 503 to %s %s after waiting %s s for SQLite's write lock",
+            request.method,
+            request.path,
+            connection.settings_dict.get("OPTIONS", {}).get("timeout", "the default"),
+        )
+        if request.path_info.startswith("/api/"):
+            response = self._api_response()
+        else:
+            response = self._page_response(request)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        # The warning above is the log line of this response. Without the
+        # flag, django.utils.log.log_response (Django 5.2) would log every
+        # 5xx response again at ERROR. The flag is private to Django.
+        response._has_been_logged = True
+        return response
+
+    def _api_response(self) -> JsonResponse:
+        # The shape of every API error body (humeval.api).
+        message = gettext(
+            "The server is busy, so the request changed nothing. Send it again in %(seconds)d seconds."
+        ) % {"seconds": RETRY_AFTER_SECONDS}
+        body = {"detail": message, "errors": [{"field": None, "message": message, "code": "database_busy"}]}
+        return JsonResponse(body, status=503)
+
+    def _page_response(self, request) -> HttpResponse:
+        # Rendered without a request context, like 500.html: the user and
+        # the messages would need the database again.
+        context = {"was_saving": request.method not in _SAFE_METHODS}
+        if not context["was_saving"]:
+            context["retry_url"] = request.get_full_path()
+        return HttpResponse(render_to_string("503.html", context), status=503)
