@@ -1,4 +1,4 @@
-"""REST API for reports, under /api/v1/reports/: every figure of a study's report as JSON, and the CSV exports.
+"""REST API for reports, under /api/v1/reports/: every figure of a study's report as JSON, and every export file.
 
 Reports are unblinded: they name the systems. Site admins read every
 study's report and study managers those of their studies, as the table in
@@ -12,22 +12,30 @@ kind of name they hold.
 
 The figures come from reports.summary.build_study_report through the
 report cache (reports.report_cache), as on the report page, turned into
-JSON by reports.report_json. The files
-come from the export modules the report page links to (reports.export,
-reports.gold_export, reports.ranking_export), so the API's files and the
-page's downloads are the same bytes.
+JSON by reports.report_json. The report and the rankings take the page's
+breakdown options (`category`, `language`, `exclude_annotator`, see
+reports.breakdowns), applied through reports.answers.limited_to. A value
+the study does not have is a 400 naming the parameter, whereas the page
+shows a warning and ignores it.
+
+The files come from the export modules the report page links to
+(reports.export, reports.gold_export, reports.ranking_export,
+reports.export_files, reports.archive), so the API's files and the page's
+downloads are the same bytes, and each table file equals the one
+`manage.py export` writes with the same options.
 """
 
 import json
+import tempfile
 
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -39,8 +47,10 @@ from annotate.audit import record_event
 from annotate.models import AuditAction, Study, StudyKind
 from annotate.pseudonyms import annotator_names_shown, names_for
 from humeval.policy import Kind
-from reports import agreement, export, gold_export, ranking, ranking_export
-from reports.answers import counted_judgments
+from reports import agreement, breakdowns, export, export_files, gold_export, ranking, ranking_export
+from reports.answers import WHOLE_STUDY, Breakdown, counted_judgments, limited_to
+from reports.archive import write_archive
+from reports.export_views import CONTENT_TYPES
 from reports.report_cache import cached_study_report
 from reports.report_json import report_data
 
@@ -66,6 +76,21 @@ class CSVRenderer(BaseRenderer):
         return json.dumps(data, ensure_ascii=False).encode("utf-8")
 
 
+class JSONLinesRenderer(CSVRenderer):
+    """Lets a client ask for JSON Lines. As with CSVRenderer, only error bodies pass here, as JSON."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+class ZipRenderer(CSVRenderer):
+    """Lets a client ask for a zip file. As with CSVRenderer, only error bodies pass here, as JSON."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+
 # Serializers
 
 
@@ -83,7 +108,44 @@ class ReportStudySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RankingOptionsSerializer(serializers.Serializer):
+class NamesOptionSerializer(serializers.Serializer):
+    names = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Name annotators by username instead of by pseudonym. Honoured for site admins only; "
+            "anyone else gets pseudonyms."
+        ),
+    )
+
+
+class BreakdownOptionsSerializer(NamesOptionSerializer):
+    """The report page's breakdown options (reports.breakdowns), under the same names."""
+
+    category = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=_("Count only judgments on prompts of this category, as the report page's breakdown does."),
+    )
+    language = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=_("Count only judgments on prompts in this language, a BCP 47 code such as en or zh-Hans."),
+    )
+    exclude_annotator = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=_(
+            "Leave out the judgments of this annotator, named as the report names annotators: by pseudonym, "
+            "or by username when a site admin sends names=true."
+        ),
+    )
+
+
+class RankingOptionsSerializer(BreakdownOptionsSerializer):
     include_surplus = serializers.BooleanField(
         required=False, default=False, help_text=_("Count judgments that arrived after their item had its overlap.")
     )
@@ -98,18 +160,7 @@ class RankingOptionsSerializer(serializers.Serializer):
     )
 
 
-class NamesOptionSerializer(serializers.Serializer):
-    names = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text=_(
-            "Name annotators by username instead of by pseudonym. Honoured for site admins only; "
-            "anyone else gets pseudonyms."
-        ),
-    )
-
-
-class ReportOptionsSerializer(RankingOptionsSerializer, NamesOptionSerializer):
+class ReportOptionsSerializer(RankingOptionsSerializer):
     level = serializers.ChoiceField(
         choices=agreement.LEVELS,
         required=False,
@@ -144,11 +195,100 @@ def _report_options(study: Study, query, serializer_class=ReportOptionsSerialize
     return options
 
 
+class ExportOptionsSerializer(NamesOptionSerializer):
+    bom = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text=_(
+            "CSV only: start the file with a UTF-8 byte order mark, so that Excel opens Chinese text correctly. "
+            "Send false for the file that manage.py export writes without --bom."
+        ),
+    )
+
+
+def _requested_breakdown(study: Study, request) -> Breakdown:
+    """Read the breakdown options as the report page does, but raise a 400 naming a value the study does not have."""
+    form = BreakdownOptionsSerializer(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    requested = {option: form.validated_data[option] for option in breakdowns.OPTIONS if option in form.validated_data}
+    if not requested:
+        return WHOLE_STUDY
+
+    # Annotators are named as in the report: by username only when a site admin asked for names.
+    with annotator_names_shown(_names_requested(request)):
+        breakdown, page_warnings = breakdowns.resolve_breakdown(study, requested)
+    if not page_warnings:
+        return breakdown
+
+    choices = breakdowns.breakdown_choices(study)
+    errors = {}
+    if breakdowns.CATEGORY in requested and breakdown.category is None:
+        errors[breakdowns.CATEGORY] = [_unknown_category(requested[breakdowns.CATEGORY], choices.categories)]
+    if breakdowns.LANGUAGE in requested and breakdown.language is None:
+        errors[breakdowns.LANGUAGE] = [_unknown_language(requested[breakdowns.LANGUAGE], choices.languages)]
+    if breakdowns.EXCLUDE_ANNOTATOR in requested and breakdown.left_out_annotator_id is None:
+        errors[breakdowns.EXCLUDE_ANNOTATOR] = [
+            gettext(
+                "No annotator named “%(value)s” judged this study's regular items. Use a name from the report's "
+                "annotator list: a pseudonym, or a username when a site admin sends names=true."
+            )
+            % {"value": requested[breakdowns.EXCLUDE_ANNOTATOR]}
+        ]
+    raise ValidationError(errors)
+
+
+def _unknown_category(value: str, categories: list[str]) -> str:
+    if not categories:
+        message = gettext("No prompt of this study has a category, so “%(value)s” matches nothing; leave it out.")
+        return message % {"value": value}
+    return gettext("No prompt of this study has the category “%(value)s”; the categories are: %(choices)s.") % {
+        "value": value,
+        "choices": ", ".join(categories),
+    }
+
+
+def _unknown_language(value: str, languages: list[str]) -> str:
+    if not languages:
+        message = gettext("No prompt of this study has a language, so “%(value)s” matches nothing; leave it out.")
+        return message % {"value": value}
+    return gettext("No prompt of this study has the language “%(value)s”; the languages are: %(choices)s.") % {
+        "value": value,
+        "choices": ", ".join(languages),
+    }
+
+
+def _breakdown_description(request, breakdown: Breakdown) -> dict:
+    """Describe the breakdown a response covers, naming a left-out annotator as the request names annotators."""
+    with annotator_names_shown(_names_requested(request)):
+        return breakdowns.breakdown_description(breakdown)
+
+
 # Views
 
 
 FILE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description=str(_("A CSV file, UTF-8 with a byte order mark.")))
 JSON_FILE_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description=str(_("The file's sidecar metadata.")))
+EXPORT_RESPONSE = OpenApiResponse(
+    OpenApiTypes.BINARY,
+    description=str(
+        _("The table as CSV (UTF-8, with a byte order mark unless bom=false) or as JSON Lines (UTF-8), streamed.")
+    ),
+)
+ARCHIVE_RESPONSE = OpenApiResponse(
+    OpenApiTypes.BINARY, description=str(_("A zip file with everything needed to recompute the study's figures."))
+)
+EXPORT_PATH_PARAMETERS = [
+    OpenApiParameter(
+        "table",
+        OpenApiTypes.STR,
+        OpenApiParameter.PATH,
+        enum=export_files.TABLE_KINDS,
+        description=str(_("The table, as manage.py export --what names it; pairs for pairwise studies only.")),
+    ),
+    OpenApiParameter(
+        "file_format", OpenApiTypes.STR, OpenApiParameter.PATH, enum=export_files.FORMATS, description="csv or jsonl"
+    ),
+]
 
 
 class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -177,13 +317,16 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         Pairwise criteria carry win, tie and loss counts and the ranking
         (Bradley-Terry ratings, win rates, intervals, position bias);
         rating criteria carry scores per system. Systems are named and
-        carry their generation run's UUID.
+        carry their generation run's UUID. `breakdown` states the part of
+        the judgments the figures cover, where a null field limits nothing.
         """
         study = self.get_object()
         options = _report_options(study, request.query_params)
-        report = cached_study_report(study, **options)
-        with annotator_names_shown(_names_requested(request)):
-            return ApiResponse(report_data(report))
+        breakdown = _requested_breakdown(study, request)
+        with limited_to(breakdown), annotator_names_shown(_names_requested(request)):
+            data = report_data(cached_study_report(study, **options))
+        data["breakdown"] = _breakdown_description(request, breakdown)
+        return ApiResponse(data)
 
     @extend_schema(parameters=[NamesOptionSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="judgments-csv", renderer_classes=[JSONRenderer, CSVRenderer])
@@ -226,7 +369,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="rankings-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def rankings_csv(self, request, uuid=None):
         """Download a pairwise study's rankings, one row per criterion and system, best first."""
-        study, rankings = self._rankings(request)
+        study, rankings, _breakdown = self._rankings(request)
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.csv"})
         return _csv_file([ranking_export.rankings_csv(rankings)], ranking_export.rankings_filename(study, "csv"))
 
@@ -234,26 +377,115 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="rankings-csv/metadata", url_name="rankings-csv-metadata")
     def rankings_csv_metadata(self, request, uuid=None):
         """Return the rankings file's sidecar: method, seed, counts, position bias and columns."""
-        study, rankings = self._rankings(request)
+        study, rankings, breakdown = self._rankings(request)
         filename = f"{ranking_export.rankings_filename(study, 'csv')}.meta.json"
-        return _json_file(ranking_export.rankings_metadata(study, rankings), filename)
+        metadata = ranking_export.rankings_metadata(study, rankings)
+        metadata["breakdown"] = _breakdown_description(request, breakdown)
+        return _json_file(metadata, filename)
 
     @extend_schema(parameters=[RankingOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(detail=True, methods=["get"])
     def rankings(self, request, uuid=None):
         """Return every ranking figure of a pairwise study, with pair counts and predicted win probabilities."""
-        study, rankings = self._rankings(request)
+        study, rankings, breakdown = self._rankings(request)
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.json"})
-        return _json_file(
-            ranking_export.rankings_json(study, rankings), ranking_export.rankings_filename(study, "json")
-        )
+        data = ranking_export.rankings_json(study, rankings)
+        data["breakdown"] = _breakdown_description(request, breakdown)
+        return _json_file(data, ranking_export.rankings_filename(study, "json"))
 
     def _rankings(self, request):
+        """Rank the study with the query's options inside its breakdown: (study, rankings, breakdown)."""
         study = self.get_object()
         if study.kind != StudyKind.PAIRWISE:
             raise NotFound(gettext("Rankings exist for pairwise studies only; this is a rating study."))
         options = _report_options(study, request.query_params, RankingOptionsSerializer)
-        return study, ranking_export.english_rankings(study, **options)
+        breakdown = _requested_breakdown(study, request)
+        with limited_to(breakdown):
+            rankings = ranking_export.english_rankings(study, **options)
+        return study, rankings, breakdown
+
+    @extend_schema(parameters=[ExportOptionsSerializer, *EXPORT_PATH_PARAMETERS], responses={200: EXPORT_RESPONSE})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="exports/<slug:table>/<slug:file_format>",
+        url_name="export",
+        renderer_classes=[JSONRenderer, CSVRenderer, JSONLinesRenderer],
+    )
+    def export_file(self, request, uuid=None, table=None, file_format=None):
+        """Download one table of `manage.py export` as CSV or JSON Lines: the same bytes the command writes.
+
+        Tables: judgments, gold (judgments on gold items), annotators,
+        models, pairs (pairwise studies) and agreement. The file is written
+        as it is sent; judgments are read from the database in chunks.
+        """
+        study, exported, file_name, bom, names = self._export_table(request, table, file_format)
+        details = {"file": f"{table}.{file_format}", "annotator_names": names}
+        record_event(request.user, AuditAction.EXPORTED, study, details)
+        chunks = export_files.stream_rows(exported.header, exported.rows, file_format, bom)
+        return _file_response(chunks, CONTENT_TYPES[file_format], file_name)
+
+    @extend_schema(parameters=[ExportOptionsSerializer, *EXPORT_PATH_PARAMETERS], responses={200: JSON_FILE_RESPONSE})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="exports/<slug:table>/<slug:file_format>/metadata",
+        url_name="export-metadata",
+    )
+    def export_metadata(self, request, uuid=None, table=None, file_format=None):
+        """Return the table file's sidecar `<file>.meta.json`: study, columns, counts, method, format and versions."""
+        study, exported, file_name, bom, names = self._export_table(request, table, file_format)
+        metadata = export_files.sidecar_metadata(exported, file_name, file_format, bom, names)
+        return _json_file(metadata, f"{file_name}.meta.json")
+
+    @extend_schema(parameters=[NamesOptionSerializer], responses={200: ARCHIVE_RESPONSE})
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, ZipRenderer])
+    def archive(self, request, uuid=None):
+        """Download the study's archive: the zip file of `manage.py export --what archive`.
+
+        It contains the study's configuration, prompts, runs, responses,
+        items and every table export with its sidecar, plus manifest.json.
+        The zip is written to a temporary file on the server first and sent
+        when complete, so memory stays flat, but the first byte comes only
+        after every figure is computed.
+        """
+        study = self.get_object()
+        names = _names_requested(request)
+        handle = tempfile.TemporaryFile()
+        try:
+            write_archive(study, handle, names=names)
+            handle.seek(0)
+        except BaseException:
+            handle.close()
+            raise
+        record_event(request.user, AuditAction.EXPORTED, study, {"file": "archive.zip", "annotator_names": names})
+        file_name = export_files.default_filename(study, "archive", "zip")
+        return FileResponse(handle, as_attachment=True, filename=file_name, content_type="application/zip")
+
+    def _export_table(self, request, table: str, file_format: str):
+        """Return (study, export table, file name, bom, names shown) for a table download or its sidecar.
+
+        Raises a 404 naming an unknown table or format, or pairs of a rating study, and a 400 for `bom` with JSONL.
+        """
+        study = self.get_object()
+        if table not in export_files.TABLE_KINDS:
+            raise NotFound(
+                gettext("No export table “%(table)s”; the tables are: %(tables)s.")
+                % {"table": table, "tables": ", ".join(export_files.TABLE_KINDS)}
+            )
+        if file_format not in export_files.FORMATS:
+            raise NotFound(gettext("No export format “%(format)s”; use csv or jsonl.") % {"format": file_format})
+        if table == "pairs" and study.kind != StudyKind.PAIRWISE:
+            raise NotFound(gettext("Pair counts exist for pairwise studies only; this is a rating study."))
+
+        form = ExportOptionsSerializer(data=request.query_params)
+        form.is_valid(raise_exception=True)
+        if file_format != "csv" and "bom" in request.query_params:
+            raise ValidationError({"bom": [gettext("A byte order mark applies to CSV files only; leave bom out.")]})
+        bom = file_format == "csv" and form.validated_data["bom"]
+        names = names_for(request.user, form.validated_data["names"])
+        exported = export_files.export_table(study, table, names=names)
+        return study, exported, export_files.default_filename(study, table, file_format), bom, names
 
 
 def _names_requested(request) -> bool:
@@ -269,7 +501,11 @@ def _count_per_study(judgments) -> Coalesce:
 
 
 def _csv_file(chunks, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    return _file_response(chunks, "text/csv; charset=utf-8", filename)
+
+
+def _file_response(chunks, content_type: str, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
     return response
 

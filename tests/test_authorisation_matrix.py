@@ -100,6 +100,10 @@ def _study_as_uuid(f):
     return {"uuid": f.study.uuid}
 
 
+def _api_table_export(f):
+    return {"uuid": f.study.uuid, "table": "judgments", "file_format": "jsonl"}
+
+
 def _item(f):
     return {"study_uuid": f.study.uuid, "uuid": f.item.uuid}
 
@@ -256,7 +260,12 @@ ROWS = {
             "rankings",
             "rankings-csv",
             "rankings-csv-metadata",
+            "archive",
         )
+    },
+    **{
+        f"api:report-{name}": _api({"GET": V}, Kind.REPORT, "study", _api_table_export)
+        for name in ("export", "export-metadata")
     },
     "api:not-found": _api(
         {"GET": V}, params=lambda f: {}, fixed={persona: MISSING for persona in PERSONAS}, missing=MISSING
