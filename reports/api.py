@@ -18,6 +18,10 @@ reports.breakdowns), applied through reports.answers.limited_to. A value
 the study does not have is a 400 naming the parameter, whereas the page
 shows a warning and ignores it.
 
+`combined/` puts several studies side by side (reports.combined); its
+studies come as repeated `study` parameters, and one the user may not read
+gets the same 404 as one that does not exist.
+
 The files come from the export modules the report page links to
 (reports.export, reports.gold_export, reports.ranking_export,
 reports.export_files, reports.archive), so the API's files and the page's
@@ -31,6 +35,7 @@ import tempfile
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, StreamingHttpResponse
+from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -47,7 +52,17 @@ from annotate.audit import record_event
 from annotate.models import AuditAction, Study, StudyKind
 from annotate.pseudonyms import annotator_names_shown, names_for
 from humeval.policy import Kind
-from reports import agreement, breakdowns, export, export_files, gold_export, ranking, ranking_export
+from reports import (
+    agreement,
+    breakdowns,
+    combined,
+    combined_export,
+    export,
+    export_files,
+    gold_export,
+    ranking,
+    ranking_export,
+)
 from reports.answers import WHOLE_STUDY, Breakdown, counted_judgments, limited_to
 from reports.archive import write_archive
 from reports.export_views import CONTENT_TYPES
@@ -204,6 +219,55 @@ class ExportOptionsSerializer(NamesOptionSerializer):
             "Send false for the file that manage.py export writes without --bom."
         ),
     )
+
+
+class CombinedExportSerializer(serializers.Serializer):
+    bom = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text=_("Start the CSV file with a UTF-8 byte order mark, so that Excel opens Chinese text correctly."),
+    )
+
+
+class StudyNotFound(ValidationError):
+    """A 404 whose body names the query parameter at fault, as a 400 does."""
+
+    status_code = 404
+    default_code = "not_found"
+
+
+COMBINED_STUDY_PARAMETER = OpenApiParameter(
+    combined.STUDY_PARAMETER,
+    OpenApiTypes.UUID,
+    OpenApiParameter.QUERY,
+    required=True,
+    many=True,
+    description=str(
+        _(
+            "UUID of a study to combine; repeat the parameter for each study, at least two. A study you may not "
+            "read gets the same 404 as one that does not exist."
+        )
+    ),
+)
+
+
+def _combined_studies(request) -> list[Study]:
+    """Return the studies the `study` parameters name, or raise a 400 or 404 naming the parameter."""
+    try:
+        return combined.resolve_studies(request.user, request.query_params.getlist(combined.STUDY_PARAMETER))
+    except combined.StudySelectionError as error:
+        if error.status == 404:
+            raise StudyNotFound({combined.STUDY_PARAMETER: [error.message]}) from None
+        raise ValidationError({combined.STUDY_PARAMETER: [error.message]}) from None
+
+
+def _english_combined_report(request) -> tuple[combined.CombinedReport, bool]:
+    """Return the combined report in English, as the other exports are, and the `bom` option; errors as above."""
+    form = CombinedExportSerializer(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    studies = _combined_studies(request)
+    with translation.override("en"):
+        return combined.combined_report(studies), form.validated_data["bom"]
 
 
 def _requested_breakdown(study: Study, request) -> Breakdown:
@@ -461,6 +525,45 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "archive.zip", "annotator_names": names})
         file_name = export_files.default_filename(study, "archive", "zip")
         return FileResponse(handle, as_attachment=True, filename=file_name, content_type="application/zip")
+
+    @extend_schema(parameters=[COMBINED_STUDY_PARAMETER], responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["get"])
+    def combined(self, request):
+        """Return one report across studies that share models: figures per model and study, and rank correlations.
+
+        Rows are language models, and columns are studies and criteria. A
+        column holds Bradley-Terry ratings (pairwise) or mean scores
+        (rating) with their intervals, as in each study's own report. A cell is null where the
+        model is not in that study. `message` says when the studies share
+        no model.
+        """
+        report = combined.combined_report(_combined_studies(request))
+        return ApiResponse(combined_export.combined_json(report, combined.no_shared_model_message(report)))
+
+    @extend_schema(parameters=[COMBINED_STUDY_PARAMETER, CombinedExportSerializer], responses={200: FILE_RESPONSE})
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="combined/csv",
+        url_name="combined-csv",
+        renderer_classes=[JSONRenderer, CSVRenderer],
+    )
+    def combined_csv(self, request):
+        """Download the combined table as CSV, one row per model: the file the combined report page offers."""
+        report, bom = _english_combined_report(request)
+        details = {"file": combined_export.FILENAME, "studies": [str(study.uuid) for study in report.studies]}
+        for study in report.studies:
+            record_event(request.user, AuditAction.EXPORTED, study, details)
+        text = combined_export.combined_csv(report, bom=bom)
+        return _csv_file([text], combined_export.FILENAME)
+
+    @extend_schema(parameters=[COMBINED_STUDY_PARAMETER, CombinedExportSerializer], responses={200: JSON_FILE_RESPONSE})
+    @action(detail=False, methods=["get"], url_path="combined/csv/metadata", url_name="combined-csv-metadata")
+    def combined_csv_metadata(self, request):
+        """Return the combined CSV file's sidecar: studies, columns, method, seeds, correlations and versions."""
+        report, bom = _english_combined_report(request)
+        metadata = combined_export.combined_metadata(report, bom=bom)
+        return _json_file(metadata, f"{combined_export.FILENAME}.meta.json")
 
     def _export_table(self, request, table: str, file_format: str):
         """Return (study, export table, file name, bom, names shown) for a table download or its sidecar.

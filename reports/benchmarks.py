@@ -309,14 +309,14 @@ def _correlation(
     correlation.kendall = float(stats.kendalltau(human, automatic).statistic)
     if comparison.rounds:
         spearman, kendall = bootstrap_correlations(human, automatic, comparison.rounds, comparison.seed)
-        correlation.spearman_interval = _interval(spearman, comparison.confidence)
-        correlation.kendall_interval = _interval(kendall, comparison.confidence)
+        correlation.spearman_interval = correlation_interval(spearman, comparison.confidence)
+        correlation.kendall_interval = correlation_interval(kendall, comparison.confidence)
         if correlation.spearman_interval is None:
             correlation.reason = gettext("No interval: too many resampled rounds had a constant side.")
     return correlation
 
 
-def _interval(samples: np.ndarray, confidence: float) -> Interval | None:
+def correlation_interval(samples: np.ndarray, confidence: float) -> Interval | None:
     """Return the percentile interval of the defined samples, or None when undefined rounds reach into a tail."""
     undefined = int(np.isnan(samples).sum())
     if undefined > math.floor(samples.size * (1 - confidence) / 2):

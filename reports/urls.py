@@ -1,10 +1,17 @@
 from django.urls import path
 
-from reports import benchmark_views, export_views, views
+from reports import benchmark_views, combined_views, export_views, views
 
 app_name = "reports"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("combined/", combined_views.combined_report, name="combined"),
+    path("combined/combined-report.csv", combined_views.combined_csv, name="combined_csv"),
+    path(
+        "combined/combined-report.csv.meta.json",
+        combined_views.combined_csv_metadata,
+        name="combined_csv_metadata",
+    ),
     path("studies/<uuid:study_uuid>/", views.study_report, name="study"),
     path("studies/<uuid:study_uuid>/judgments.csv", views.judgments_csv, name="judgments_csv"),
     path(

@@ -176,6 +176,12 @@ ROWS = {
     "annotate:submit_revision": Row({"POST": ANN}, Kind.JUDGMENT, "judgment", _judgment_page),
     # Report pages and downloads.
     "reports:index": Row({"GET": V}, Kind.REPORT),
+    # The combined report names its studies in the query string, so its URLs are collections here;
+    # tests/reports/test_combined.py checks the studies each persona may combine.
+    **{
+        f"reports:{name}": Row({"GET": V}, Kind.REPORT)
+        for name in ("combined", "combined_csv", "combined_csv_metadata")
+    },
     **{
         f"reports:{name}": Row({"GET": V}, Kind.REPORT, "study", _study)
         for name in (
@@ -249,6 +255,10 @@ ROWS = {
     "api:annotate-judgment-revise": _api({"POST": ANN}, Kind.JUDGMENT, "judgment", _judgment),
     # REST API: reports.
     "api:report-list": _api({"GET": V}, Kind.REPORT),
+    **{
+        f"api:report-{name}": _api({"GET": V}, Kind.REPORT)
+        for name in ("combined", "combined-csv", "combined-csv-metadata")
+    },
     **{
         f"api:report-{name}": _api({"GET": V}, Kind.REPORT, "study", _study_as_uuid)
         for name in (
