@@ -862,3 +862,27 @@ def test_single_criterion_overall_is_its_own(rating_agreement):
     assert report.overall.criterion is None
     assert report.overall.alpha == only.alpha
     assert report.overall.alpha_interval == only.alpha_interval
+
+
+# FOUR_CODERS is Krippendorff's own worked example with missing values (4
+# observers by 12 units); these are the values he publishes for it, to 3 places.
+PUBLISHED_FOUR_CODERS_ALPHA = {"nominal": 0.743, "ordinal": 0.815, "interval": 0.849}
+
+
+@pytest.mark.parametrize("level", sorted(PUBLISHED_FOUR_CODERS_ALPHA))
+def test_four_coders_example_through_database(db, level):
+    prompt_set = make_prompt_set(prompts=[f"Unit {number}" for number in range(1, 13)])
+    run = make_run(prompt_set, model_name="Xenoqua")
+    study = make_study(RATING, [run])
+    items = [make_item(study, prompt, run) for prompt in prompt_set.prompts.order_by("position")]
+    for coder, scores in enumerate(FOUR_CODERS):
+        annotator = make_user(f"coder-{coder}")
+        for item, score in zip(items, scores, strict=True):
+            if not math.isnan(score):
+                judge(item, annotator, {"overall": int(score)})
+
+    report = study_agreement_report(study, level=level, rounds=0)
+
+    assert round(report.overall.alpha, 3) == PUBLISHED_FOUR_CODERS_ALPHA[level]
+    assert report.overall.items == 11
+    assert report.overall.judgments == 40
