@@ -31,6 +31,7 @@ import numpy as np
 from django.db import connections, router
 
 from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study
+from generation.models import Prompt, Response
 from reports.answers import active_breakdown
 
 logger = logging.getLogger(__name__)
@@ -178,34 +179,39 @@ def load_study_answers(study: Study) -> StudyAnswers:
 
 
 def _load_items(study: Study) -> ItemColumns:
-    rows = list(
-        Item.objects.filter(study=study)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "prompt_id",
-            "is_gold",
-            "first_response_id",
-            "second_response_id",
-            "first_response__run_id",
-            "second_response__run_id",
-            "prompt__category",
-            "prompt__language",
-        )
+    connection = connections[router.db_for_read(Item)]
+    name = connection.ops.quote_name
+    item, response = name(Item._meta.db_table), name(Response._meta.db_table)
+    sql = (
+        f"SELECT i.{name('id')}, i.{name('prompt_id')}, CASE WHEN i.{name('is_gold')} THEN 1 ELSE 0 END, "
+        f"COALESCE(i.{name('first_response_id')}, 0), COALESCE(i.{name('second_response_id')}, 0), "
+        f"COALESCE(f.{name('run_id')}, 0), COALESCE(s.{name('run_id')}, 0) "
+        f"FROM {item} i "
+        f"LEFT JOIN {response} f ON f.{name('id')} = i.{name('first_response_id')} "
+        f"LEFT JOIN {response} s ON s.{name('id')} = i.{name('second_response_id')} "
+        f"WHERE i.{name('study_id')} = %s"
     )
-    numbers = [row[:7] for row in rows]
-    # NULL becomes NaN and then 0: response and run ids start at 1.
-    columns = np.nan_to_num(np.array(numbers, dtype=np.float64).reshape(-1, 7), nan=0).astype(np.int64)
+    columns = _fetch_columns(connection, sql, [study.pk], (np.int64,) * 7)
+    order = np.argsort(columns[0], kind="stable")
+    ids, prompt_ids, is_gold, first_responses, second_responses, first_runs, second_runs = (
+        column[order] for column in columns
+    )
+
+    # Categories and languages belong to the prompts, far fewer than the items.
+    prompts = Prompt.objects.filter(pk__in=np.unique(prompt_ids).tolist()).order_by("pk")
+    prompt_rows = list(prompts.values_list("pk", "category", "language"))
+    known_prompts = np.array([row[0] for row in prompt_rows], dtype=np.int64)
+    rows = np.searchsorted(known_prompts, prompt_ids)
     return ItemColumns(
-        ids=columns[:, 0].copy(),
-        prompt_ids=columns[:, 1].copy(),
-        is_gold=columns[:, 2].astype(bool),
-        first_response_ids=columns[:, 3].copy(),
-        second_response_ids=columns[:, 4].copy(),
-        first_run_ids=columns[:, 5].copy(),
-        second_run_ids=columns[:, 6].copy(),
-        categories=np.array([row[7] for row in rows], dtype=object),
-        languages=np.array([row[8] for row in rows], dtype=object),
+        ids=ids,
+        prompt_ids=prompt_ids,
+        is_gold=is_gold.astype(bool),
+        first_response_ids=first_responses,
+        second_response_ids=second_responses,
+        first_run_ids=first_runs,
+        second_run_ids=second_runs,
+        categories=np.array([row[1] for row in prompt_rows], dtype=object)[rows],
+        languages=np.array([row[2] for row in prompt_rows], dtype=object)[rows],
     )
 
 
