@@ -159,9 +159,19 @@ def _format_description(file_format: str, bom: bool, names: bool, earlier: dict 
 
 
 def write_rows(handle: TextIO, header: list[str], rows: Iterable[list], file_format: str, bom: bool = False) -> int:
-    """Write `rows` to a text handle opened with newline="" in `file_format`; return the number of rows written."""
+    """Write `rows` to a text handle opened with newline="" in `file_format`; return the number of rows written.
+
+    JudgmentRows are written as CSV by their own `csv_chunks()`, which
+    gives the same text several times faster than csv.writer with a check
+    of every cell.
+    """
     write_row = _row_writer(handle, header, file_format, bom)
     written = 0
+    if file_format == "csv" and isinstance(rows, export.JudgmentRows):
+        for lines in rows.csv_chunks(export.ROWS_PER_CHUNK):
+            handle.write("".join(lines))
+            written += len(lines)
+        return written
     for cells in rows:
         write_row(cells)
         written += 1
@@ -169,9 +179,20 @@ def write_rows(handle: TextIO, header: list[str], rows: Iterable[list], file_for
 
 
 def stream_rows(header: list[str], rows: Iterable[list], file_format: str, bom: bool = False) -> Iterator[str]:
-    """Yield the file's text in chunks of export.ROWS_PER_CHUNK rows, for a streaming HTTP response."""
+    """Yield the file's text in chunks of export.ROWS_PER_CHUNK rows, for a streaming HTTP response.
+
+    JudgmentRows are written as CSV by their own `csv_chunks()`, as in write_rows.
+    """
     buffer = io.StringIO()
     write_row = _row_writer(buffer, header, file_format, bom)
+    if file_format == "csv" and isinstance(rows, export.JudgmentRows):
+        # Chunks as below: a full one is sent at once, the rest with the final drain.
+        for lines in rows.csv_chunks(export.ROWS_PER_CHUNK):
+            buffer.write("".join(lines))
+            if len(lines) >= export.ROWS_PER_CHUNK:
+                yield _drain(buffer)
+        yield _drain(buffer)
+        return
     pending = 0
     for cells in rows:
         write_row(cells)

@@ -260,8 +260,15 @@ def test_stream_chunks_join_to_same_file(export_study, monkeypatch):
 
 
 def test_stream_query_count_does_not_grow_with_rows(export_study, django_assert_num_queries):
-    # One query for system names, one for the rows.
-    with django_assert_num_queries(2):
+    # System names, criteria, excluded annotators, items, then the answers.
+    with django_assert_num_queries(5):
+        list(export.stream_judgments_csv(export_study))
+    prompts = list(export_study.prompt_set.prompts.order_by("position"))
+    x, y, z = export_study.systems.order_by("pk")
+    for number, (first, second) in enumerate([(y, z), (z, x), (x, y)]):
+        judge(make_item(export_study, prompts[2], first, second), make_user(f"extra{number}"), {"overall": "tie"})
+
+    with django_assert_num_queries(5):
         list(export.stream_judgments_csv(export_study))
 
 
