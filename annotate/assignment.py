@@ -21,9 +21,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -31,7 +29,6 @@ from django.utils.translation import gettext_lazy
 from annotate import gold, lease_sql
 from annotate.errors import AnnotatorPaused, InvalidAnswer
 from annotate.models import (
-    AnnotatorStatus,
     Assignment,
     AssignmentStatus,
     Criterion,
@@ -108,22 +105,29 @@ def next_assignment(study: Study, annotator, now: datetime | None = None) -> Ass
         # click, two tabs) cannot both miss the current lease and lease two
         # items. NO KEY UPDATE still lets other transactions insert rows that
         # reference the user, such as a judgment submitted meanwhile.
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=annotator.pk).values_list("pk").first()
+        lease_sql.lock_annotator(annotator.pk)
         # Read only after the lock is granted: on PostgreSQL a statement sees
         # the rows committed before it started, so the lock query itself
         # could miss a lease that the request it waited for has just made.
-        paused, current_pk = lease_sql.annotator_state(study, annotator.pk, now)
-        if paused:
+        state = lease_sql.annotator_state(study, annotator.pk, now)
+        if state.paused:
             raise AnnotatorPaused(_("Your work on this study is paused. Please contact the study manager."))
-        if current_pk is not None:
-            return Assignment.objects.get(pk=current_pk)
+        if state.current_lease_id is not None:
+            return Assignment.objects.get(pk=state.current_lease_id)
 
         passed_over = []
+        wait = False
         while True:
             try:
-                return _lease_best_item(study, annotator, now, passed_over)
+                return _lease_best_item(study, annotator, now, passed_over, wait, state.has_expired_lease)
             except _ItemFull as full:
                 passed_over.append(full.item_pk)
+                wait = False
+            except _NothingFree:
+                # Either nothing is left, or concurrent pickers hold every
+                # candidate for a moment. Wait for the best one instead of
+                # reporting "nothing left" while items still have room.
+                wait = True
 
 
 class _ItemFull(Exception):
@@ -132,20 +136,27 @@ class _ItemFull(Exception):
         self.item_pk = item_pk
 
 
-def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
-    # A savepoint: raising _ItemFull rolls it back, which releases the item's
-    # row lock. A picker then holds no item lock while it waits for another,
-    # so two pickers cannot deadlock on item rows.
+def _lease_best_item(study, annotator, now, passed_over, wait, has_expired_lease) -> Assignment | None:
+    """Pick the best item and lease it, in a savepoint.
+
+    Without `wait`, the pick skips items that other transactions have
+    locked (a concurrent picker moves on instead of waiting), and finding
+    none raises _NothingFree. With `wait`, it waits for the best item's
+    lock, and finding none returns None: nothing is left. Raises _ItemFull
+    when the picked item turns out to have no room once locked.
+
+    Raising rolls the savepoint back, which releases the item's row lock
+    and any rows a skipping scan locked on its way (see
+    annotate.lease_sql.pick_item). A picker then holds no item lock while it
+    waits for another, so two pickers cannot deadlock on item rows.
+    """
     with transaction.atomic():
-        # skip_locked: a concurrent picker moves on to the next item instead
-        # of waiting for this one.
-        item = _pick_without_waiting(study, annotator, now, passed_over)
+        item = lease_sql.pick_item(
+            study, annotator.pk, now, passed_over, skip_locked=not wait, has_expired_lease=has_expired_lease
+        )
         if item is None:
-            # Either nothing is left, or concurrent pickers hold every
-            # candidate for a moment. Wait for the best one instead of
-            # reporting "nothing left" while items still have room.
-            item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=False)
-        if item is None:
+            if not wait:
+                raise _NothingFree
             return None
         # PostgreSQL: the pick query read its loads before this row lock was
         # granted, so a lease committed in between is only seen now. A
@@ -165,24 +176,7 @@ def _lease_best_item(study, annotator, now, passed_over) -> Assignment | None:
 
 
 class _NothingFree(Exception):
-    pass
-
-
-def _pick_without_waiting(study, annotator, now, passed_over) -> Item | None:
-    """Return the best item no other transaction has locked, locked for this one, or None.
-
-    When none is found, the savepoint is rolled back, which releases the
-    rows the skipping scan may have locked on its way (see
-    annotate.lease_sql.pick_item), before the caller waits for a lock.
-    """
-    try:
-        with transaction.atomic():
-            item = lease_sql.pick_item(study, annotator.pk, now, passed_over, skip_locked=True)
-            if item is None:
-                raise _NothingFree
-            return item
-    except _NothingFree:
-        return None
+    """No candidate item was free of other transactions' locks."""
 
 
 def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assignment:
@@ -344,18 +338,15 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
     # toward the overlap. Their status row is locked before the item, in the
     # order gold.set_excluded takes the two: an exclusion either waits for
     # this submit and recounts its item, or is seen by it.
-    excluded = bool(
-        AnnotatorStatus.objects.select_for_update(no_key=True)
-        .filter(study=study, annotator_id=assignment.annotator_id)
-        .values_list("is_excluded", flat=True)
-        .first()
-    )
+    excluded = lease_sql.lock_annotator_status(study.pk, assignment.annotator_id)
     # The item lock serialises submits on one item, so two late submits
     # cannot both see room left under the overlap, and the item's counter
     # of judgments stays exact.
-    item = Item.objects.select_for_update().get(pk=assignment.item_id)
-    existing = Judgment.objects.filter(assignment_id=assignment.pk).first()
-    if existing is not None:
+    item = lease_sql.lock_item(assignment.item_id)
+    # Read after the lock is granted, so a submit of the same assignment
+    # that held the lock is seen.
+    if lease_sql.has_judgment(assignment.pk):
+        existing = Judgment.objects.get(assignment_id=assignment.pk)
         logger.info("Assignment %s submitted again; kept judgment %s", assignment.uuid, existing.uuid)
         return existing
 
@@ -371,7 +362,7 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         is_surplus=is_surplus,
     )
     if not is_surplus and not excluded:
-        Item.objects.filter(pk=item.pk).update(counted_judgments=F("counted_judgments") + 1)
+        lease_sql.count_judgment(item.pk)
     screen_order = assignment.shown_answers()
     CriterionAnswer.objects.bulk_create(
         [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
@@ -380,7 +371,7 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         judgment.gold_correct = gold.score_judgment(judgment)
         judgment.save(update_fields=["gold_correct"])
         gold.apply_qualification_rule(study, judgment.annotator_id)
-    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED)
+    lease_sql.set_assignment_status(assignment.pk, AssignmentStatus.SUBMITTED)
     assignment.status = AssignmentStatus.SUBMITTED
 
     logger.info(

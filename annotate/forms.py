@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from annotate import widgets
 from annotate.assignment import ScreenChoice, parse_time_on_task
 from annotate.models import Criterion, SkipReason, Study, StudyKind
 from annotate.skipping import SKIP_NOTE_MAX_LENGTH
@@ -19,13 +20,13 @@ class JudgmentForm(forms.Form):
         label=_("Rationale (optional)"),
         required=False,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=widgets.Textarea(attrs={"rows": 3}),
         help_text=_("Why you chose as you did, in a sentence or two."),
     )
     # Filled by static/js/task.js. It never blocks a submit: any unusable value
     # cleans to None, and submit_judgment then uses the time since the lease
     # began. A plain Field, because CharField rejects a NUL character.
-    time_on_task = forms.Field(required=False, widget=forms.HiddenInput)
+    time_on_task = forms.Field(required=False, widget=widgets.HiddenInput)
 
     def __init__(self, study: Study, criteria: list[Criterion], *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,7 +85,7 @@ class SkipForm(forms.Form):
         label=_("Note (optional)"),
         required=False,
         max_length=SKIP_NOTE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=widgets.Textarea(attrs={"rows": 2}),
         help_text=_("Anything the study manager should know, such as what is broken."),
     )
 

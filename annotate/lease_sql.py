@@ -1,4 +1,4 @@
-"""Hand-written SQL for the queries that run on every next task and task page.
+"""Hand-written SQL for the queries that run on every next task, task page and submit.
 
 Django's ORM spends more CPU building these queries, with their correlated
 subqueries, than the database spends running them. Compiling the pick query
@@ -16,15 +16,18 @@ backend's own adapter; only PostgreSQL takes row locks.
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 
-from annotate.models import AnnotatorStatus, Assignment, AssignmentStatus, Item, Judgment, Study
+from annotate.models import AnnotatorStatus, Assignment, AssignmentStatus, Criterion, Item, Judgment, Study
 
 _ITEM = Item._meta.db_table
 _ASSIGNMENT = Assignment._meta.db_table
 _JUDGMENT = Judgment._meta.db_table
 _ANNOTATOR_STATUS = AnnotatorStatus._meta.db_table
+_USER = get_user_model()._meta.db_table
 
 # Unexpired leases that annotators other than the picker hold on the item
 # named `item`. Parameters: see _lease_parameters.
@@ -111,19 +114,46 @@ SELECT EXISTS (SELECT 1 FROM {_ANNOTATOR_STATUS} status
          WHERE item.study_id = %s AND current.annotator_id = %s
            AND current.status = %s AND current.expires_at > %s
          ORDER BY current.leased_at DESC
-         LIMIT 1)
+         LIMIT 1),
+       EXISTS (SELECT 1 FROM {_ASSIGNMENT} expired
+                 JOIN {_ITEM} item ON item.id = expired.item_id
+                WHERE item.study_id = %s AND expired.annotator_id = %s
+                  AND expired.status = %s AND expired.expires_at <= %s)
 """
+
+_LOCK_USER = f"SELECT id FROM {_USER} WHERE id = %s FOR NO KEY UPDATE"
+
+# The submit's reads and writes (annotate.assignment.submit_judgment). The
+# lock clauses are left out where the database has no row locks (SQLite).
+_ANNOTATOR_EXCLUDED = f"""SELECT is_excluded FROM {_ANNOTATOR_STATUS}
+ WHERE study_id = %s AND annotator_id = %s ORDER BY id LIMIT 1 {{lock}}"""
+_ITEM_BY_ID = f"SELECT * FROM {_ITEM} WHERE id = %s {{lock}}"
+_HAS_JUDGMENT = f"SELECT EXISTS (SELECT 1 FROM {_JUDGMENT} WHERE assignment_id = %s)"
+_COUNT_JUDGMENT = f"UPDATE {_ITEM} SET counted_judgments = counted_judgments + 1 WHERE id = %s"
+_SET_ASSIGNMENT_STATUS = f"UPDATE {_ASSIGNMENT} SET status = %s WHERE id = %s"
+
+# The model orders criteria by position only, so id breaks ties, the same way each time.
+_STUDY_CRITERIA = f"SELECT * FROM {Criterion._meta.db_table} WHERE study_id = %s ORDER BY position, id"
 
 
 def _lease_parameters(annotator_id: int, now: datetime) -> list:
     return [AssignmentStatus.LEASED, connection.ops.adapt_datetimefield_value(now), annotator_id]
 
 
-def pick_item(study: Study, annotator_id: int, now: datetime, passed_over: list[int], skip_locked: bool) -> Item | None:
+def pick_item(
+    study: Study,
+    annotator_id: int,
+    now: datetime,
+    passed_over: list[int],
+    skip_locked: bool,
+    has_expired_lease: bool = True,
+) -> Item | None:
     """Return the best item to lease to the annotator, locked on PostgreSQL, or None when there is none.
 
     A regular item whose lease of theirs expired comes first, if it still
-    has room: they may still have its page open. Then the regular item with
+    has room: they may still have its page open. `has_expired_lease` False
+    says they hold no expired lease in the study (see annotator_state),
+    which saves the query that looks for one. Then the regular item with
     the most counted judgments below the overlap that they hold no
     assignment on (a submitted or skipped one means they are done with it),
     then sort_key. An item counts as having room while its counted
@@ -154,9 +184,11 @@ def pick_item(study: Study, annotator_id: int, now: datetime, passed_over: list[
         lock_sql = "FOR UPDATE OF item SKIP LOCKED"
     leases = _lease_parameters(annotator_id, now)
 
-    own_parameters = [annotator_id, AssignmentStatus.LEASED, study.pk, False, *leases, study.overlap, *passed_over]
-    sql = _PICK_OWN_EXPIRED.format(passed_over=passed_over_sql, lock=lock_sql)
-    item = next(iter(Item.objects.raw(sql, own_parameters)), None)
+    item = None
+    if has_expired_lease:
+        own_parameters = [annotator_id, AssignmentStatus.LEASED, study.pk, False, *leases, study.overlap, *passed_over]
+        sql = _PICK_OWN_EXPIRED.format(passed_over=passed_over_sql, lock=lock_sql)
+        item = next(iter(Item.objects.raw(sql, own_parameters)), None)
     own_expired = item is not None
     if item is None:
         new_parameters = [study.pk, False, study.overlap, annotator_id, *leases, study.overlap, *passed_over]
@@ -170,21 +202,37 @@ def pick_item(study: Study, annotator_id: int, now: datetime, passed_over: list[
     return item
 
 
-def annotator_state(study: Study, annotator_id: int, now: datetime) -> tuple[bool, int | None]:
-    """Return whether the annotator's work on `study` is paused, and the id of their unexpired lease there."""
+class AnnotatorState(NamedTuple):
+    """An annotator's state in one study, as the next-task pick needs it."""
+
+    paused: bool
+    current_lease_id: int | None
+    has_expired_lease: bool
+
+
+def lock_annotator(annotator_id: int) -> None:
+    """Lock the annotator's user row until the transaction ends.
+
+    Only PostgreSQL takes the row lock. On SQLite, the IMMEDIATE transaction
+    already holds the database's write lock.
+    """
+    if connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_USER, [annotator_id])
+
+
+def annotator_state(study: Study, annotator_id: int, now: datetime) -> AnnotatorState:
+    """Read whether the annotator is paused in `study`, their unexpired lease, and whether they hold an expired one."""
+    adapted_now = connection.ops.adapt_datetimefield_value(now)
     parameters = [
-        study.pk,
-        annotator_id,
-        True,
-        study.pk,
-        annotator_id,
-        AssignmentStatus.LEASED,
-        connection.ops.adapt_datetimefield_value(now),
+        *(study.pk, annotator_id, True),
+        *(study.pk, annotator_id, AssignmentStatus.LEASED, adapted_now),
+        *(study.pk, annotator_id, AssignmentStatus.LEASED, adapted_now),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_ANNOTATOR_STATE, parameters)
-        paused, current_id = cursor.fetchone()
-    return bool(paused), current_id
+        paused, current_id, has_expired = cursor.fetchone()
+    return AnnotatorState(bool(paused), current_id, bool(has_expired))
 
 
 def item_load(item_id: int, annotator_id: int, now: datetime) -> int:
@@ -237,3 +285,43 @@ def study_counts(study: Study, annotator_id: int) -> StudyCounts:
     if last_uuid is not None and not isinstance(last_uuid, uuid.UUID):
         last_uuid = uuid.UUID(last_uuid)
     return StudyCounts(done=done, left=left, items_left=items_left, last_judgment_uuid=last_uuid)
+
+
+def lock_annotator_status(study_id: int, annotator_id: int) -> bool:
+    """Lock the annotator's status row in the study, if any, and return whether they are excluded."""
+    lock = "FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_ANNOTATOR_EXCLUDED.format(lock=lock), [study_id, annotator_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def lock_item(item_id: int) -> Item:
+    """Return the item, its row locked until the transaction ends (PostgreSQL); raise Item.DoesNotExist."""
+    lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
+    item = next(iter(Item.objects.raw(_ITEM_BY_ID.format(lock=lock), [item_id])), None)
+    if item is None:
+        raise Item.DoesNotExist(f"No item with id {item_id}.")
+    return item
+
+
+def has_judgment(assignment_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_HAS_JUDGMENT, [assignment_id])
+        return bool(cursor.fetchone()[0])
+
+
+def count_judgment(item_id: int) -> None:
+    """Add one to the item's counted judgments (annotate.judgment_count)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_JUDGMENT, [item_id])
+
+
+def set_assignment_status(assignment_id: int, status: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_SET_ASSIGNMENT_STATUS, [status, assignment_id])
+
+
+def study_criteria(study: Study) -> list[Criterion]:
+    """Return the study's criteria in their order on the task page; the task page and the submit both read them."""
+    return list(Criterion.objects.raw(_STUDY_CRITERIA, [study.pk]))

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotate import gold
+from annotate import gold, lease_sql
 from annotate.access import (
     get_assignment_for_annotator,
     get_judgment_for_annotator,
@@ -145,7 +145,7 @@ def task(request, study_uuid, assignment_uuid):
         }
         return render(request, "annotate/content_warning.html", context)
 
-    form = JudgmentForm(study, list(study.criteria.all()))
+    form = JudgmentForm(study, lease_sql.study_criteria(study))
     return _render_task(request, study, assignment, form, warning=warning)
 
 
@@ -154,7 +154,7 @@ def task(request, study_uuid, assignment_uuid):
 def submit(request, study_uuid, assignment_uuid):
     study = get_study_for_annotator(request.user, study_uuid)
     assignment = get_assignment_for_annotator(request.user, study, assignment_uuid)
-    criteria = list(study.criteria.all())
+    criteria = lease_sql.study_criteria(study)
     form = JudgmentForm(study, criteria, request.POST)
     if not form.is_valid():
         return _render_task(request, study, assignment, form)

@@ -186,6 +186,9 @@ WHITENOISE_USE_FINDERS = True
 
 # Hides connection URLs, which carry passwords, from error reports.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "humeval.error_reports.ExceptionReporterFilter"
+# Database sessions, as Django's default backend keeps them. humeval.sessions
+# only writes the read that every request makes in SQL.
+SESSION_ENGINE = "humeval.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
