@@ -60,8 +60,8 @@ def _cells(row) -> list:
         row.pairs,
         row.agreement,
         row.median_seconds,
-        "true" if row.is_excluded else "false",
-        "true" if row.is_paused else "false",
+        row.is_excluded,
+        row.is_paused,
     ]
 
 

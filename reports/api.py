@@ -34,7 +34,7 @@ import tempfile
 
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
@@ -515,6 +515,12 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """
         study = self.get_object()
         names = _names_requested(request)
+        file_name = export_files.default_filename(study, "archive", "zip")
+        if request.method == "HEAD":
+            # The headers alone: building the archive takes seconds to minutes.
+            response = HttpResponse(content_type="application/zip")
+            response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=file_name)
+            return response
         handle = tempfile.TemporaryFile()
         try:
             write_archive(study, handle, names=names)
@@ -523,7 +529,6 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             handle.close()
             raise
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "archive.zip", "annotator_names": names})
-        file_name = export_files.default_filename(study, "archive", "zip")
         return FileResponse(handle, as_attachment=True, filename=file_name, content_type="application/zip")
 
     @extend_schema(parameters=[COMBINED_STUDY_PARAMETER], responses={200: OpenApiTypes.OBJECT})

@@ -120,10 +120,13 @@ def gold_csv_filename(study: Study) -> str:
 
 
 def neutralise(cell):
-    """Prefix text that a spreadsheet would read as a formula with an apostrophe.
+    """Prepare a cell for CSV: prefix text a spreadsheet would read as a formula with an apostrophe.
 
-    Values of other types, numbers among them, are returned unchanged.
+    Booleans become "true" and "false"; values of other types, numbers
+    among them, are returned unchanged.
     """
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
     if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
         return "'" + cell
     return cell
@@ -232,8 +235,8 @@ class JudgmentRows:
                 trailing = (
                     rationale,
                     seconds,
-                    "true" if is_surplus else "false",
-                    "true" if annotator_id in excluded else "false",
+                    bool(is_surplus),
+                    annotator_id in excluded,
                     timestamp_text(created_at),
                 )
             criterion = criteria[criterion_id]
@@ -439,6 +442,8 @@ def _csv_cell(value) -> str:
     """
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if not isinstance(value, str):
         return str(value)
     if value.startswith(FORMULA_PREFIXES):

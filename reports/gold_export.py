@@ -176,7 +176,7 @@ def _rating_cells(values: dict, systems: dict[int, System]) -> list:
 def _trailing_cells(values: dict) -> list:
     correct = values["gold_correct"]
     return [
-        "" if correct is None else _flag(correct),
+        None if correct is None else _flag(correct),
         _flag(values["annotator_excluded"]),
         values["rationale"],
         values["time_on_task_seconds"],
@@ -184,8 +184,8 @@ def _trailing_cells(values: dict) -> list:
     ]
 
 
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
+def _flag(value) -> bool:
+    return bool(value)
 
 
 def gold_judgments_metadata(study: Study, names: bool = False) -> dict:

@@ -38,11 +38,12 @@ class JudgmentTotals:
     excluded: int = 0
     gold: int = 0
     gold_items: int = 0
+    include_surplus: bool = False
 
     @property
     def counted(self) -> int:
-        """Judgments the report counts by default, that is without surplus ones."""
-        return self.judgments - self.surplus
+        """Judgments the report's figures count: without surplus ones unless `include_surplus`."""
+        return self.judgments if self.include_surplus else self.judgments - self.surplus
 
 
 @dataclass
@@ -69,7 +70,11 @@ class StudyReport:
 
 
 def judgment_totals(
-    study: Study, *, include_excluded: bool = False, table: StudyAnswers | None = None
+    study: Study,
+    *,
+    include_excluded: bool = False,
+    include_surplus: bool = False,
+    table: StudyAnswers | None = None,
 ) -> JudgmentTotals:
     """Count the study's judgments, surplus judgments, annotators and items under the active breakdown.
 
@@ -92,6 +97,7 @@ def judgment_totals(
         excluded=int((regular & judgments.is_excluded).sum()),
         gold=int((inside & gold).sum()),
         gold_items=int((items_inside & table.items.is_gold).sum()),
+        include_surplus=include_surplus,
     )
 
 
@@ -143,7 +149,7 @@ def build_study_report(
     return StudyReport(
         study,
         include_surplus,
-        judgment_totals(study, include_excluded=include_excluded, table=table),
+        judgment_totals(study, include_excluded=include_excluded, include_surplus=include_surplus, table=table),
         sections,
         include_excluded=include_excluded,
         annotators=annotator_figures(study, agreement_report, table),

@@ -149,6 +149,8 @@ def test_surplus_option_changes_counts(api, tiny_pairwise):
     default_x = next(r for r in default["sections"][0]["pairwise"]["systems"] if r["system"]["name"] == "Xenoqua")
     included_x = next(r for r in included["sections"][0]["pairwise"]["systems"] if r["system"]["name"] == "Xenoqua")
     assert included_x["comparisons"] == default_x["comparisons"] + 1
+    assert included["totals"]["counted"] == default["totals"]["counted"] + 1
+    assert included["totals"]["counted"] == included["totals"]["judgments"]
 
 
 def test_anchor_is_at_1000(api, tiny_pairwise):

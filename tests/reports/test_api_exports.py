@@ -382,6 +382,15 @@ def test_archive_matches_command(api, mixed, tmp_path):
     assert event.details == {"file": "archive.zip", "annotator_names": False}
 
 
+def test_archive_head_builds_nothing(api, mixed):
+    response = api.head(url(mixed.study, "archive/"))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert "archive" in response["Content-Disposition"]
+    assert not AuditEvent.objects.filter(action=AuditAction.EXPORTED).exists()
+
+
 def test_archive_with_names_lists_annotators(api, mixed):
     response = api.get(url(mixed.study, "archive/"), {"names": "true"})
 

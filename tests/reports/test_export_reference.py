@@ -179,8 +179,8 @@ def _reference_rows(study, names):
             row += [
                 judgment.rationale,
                 judgment.time_on_task_seconds,
-                "true" if judgment.is_surplus else "false",
-                "true" if judgment.annotator_id in excluded else "false",
+                judgment.is_surplus,
+                judgment.annotator_id in excluded,
                 judgment.created_at.astimezone(UTC).isoformat(),
             ]
             rows.append(row)
@@ -223,8 +223,8 @@ def test_reference_covers_the_hard_cases(pairwise_study):
     assert any("." not in value for value in created)
     assert {None, 1.501} <= {row[14] for row in rows}
     assert set(RATIONALES) <= rationales
-    assert {row[15] for row in rows} == {"true", "false"}
-    assert {row[16] for row in rows} == {"true", "false"}
+    assert {row[15] for row in rows} == {True, False}
+    assert {row[16] for row in rows} == {True, False}
     assert [row[6] for row in rows[:3]] == ["+formula", "overall", "安全"]
 
 
@@ -330,3 +330,23 @@ def test_lookups_item_deleted_during_export(pairwise_study):
 
     with pytest.raises(Item.DoesNotExist, match=f"Item {missing} was deleted"):
         lookups.items[missing]
+
+
+def test_csv_flags_are_words(pairwise_study):
+    text = "".join(export.stream_judgments_csv(pairwise_study, names=False))
+
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+    assert {row["is_surplus"] for row in rows} == {"true", "false"}
+    assert {row["annotator_excluded"] for row in rows} == {"true", "false"}
+
+
+def test_jsonl_flags_are_booleans(pairwise_study):
+    table = export_files.export_table(pairwise_study, "judgments")
+    written = io.StringIO()
+
+    export_files.write_rows(written, table.header, table.rows, "jsonl")
+
+    records = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert {record["is_surplus"] for record in records} == {True, False}
+    assert {record["annotator_excluded"] for record in records} == {True, False}
