@@ -305,11 +305,16 @@ def resolve_level(study: Study, text: str) -> tuple[str | None, str]:
     """
     if not text:
         return None, ""
-    allowed = (NOMINAL,) if study.kind == StudyKind.PAIRWISE else (ORDINAL, INTERVAL)
+    allowed = allowed_levels(study)
     if text in allowed:
         return text, ""
     error = gettext("Unknown level of measurement “%(level)s”: use one of %(allowed)s. The default level is shown.")
     return None, error % {"level": text, "allowed": ", ".join(allowed)}
+
+
+def allowed_levels(study: Study) -> tuple[str, ...]:
+    """Return the levels of measurement a report of `study` may ask for, the default first."""
+    return (NOMINAL,) if study.kind == StudyKind.PAIRWISE else (ORDINAL, INTERVAL)
 
 
 def _level(study: Study, level: str | None) -> str:

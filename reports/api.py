@@ -200,12 +200,16 @@ def _report_options(study: Study, query, serializer_class=ReportOptionsSerialize
             raise ValidationError({"anchor": [gettext("Only pairwise studies have an anchor; leave it out.")]})
         anchor_run_id, error = ranking.resolve_anchor(study, str(anchor))
         if error:
-            raise ValidationError({"anchor": [error]})
+            # The page's message says which default it shows instead; the API shows nothing.
+            message = gettext("The anchor %(value)s is not the run UUID of a system of this study.")
+            raise ValidationError({"anchor": [message % {"value": anchor}]})
         options["anchor_run_id"] = anchor_run_id
     if data.get("level"):
         level, error = agreement.resolve_level(study, data["level"])
         if error:
-            raise ValidationError({"level": [error]})
+            allowed = ", ".join(agreement.allowed_levels(study))
+            message = gettext("Unknown level of measurement “%(level)s” for this study: use one of %(allowed)s.")
+            raise ValidationError({"level": [message % {"level": data["level"], "allowed": allowed}]})
         options["level"] = level
     return options
 

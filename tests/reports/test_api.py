@@ -182,6 +182,16 @@ def test_bad_option_names_field(api, tiny_pairwise, query, field):
     assert field in field_errors(response), response.json()
 
 
+def test_bad_option_messages_fit_api(api, tiny_pairwise):
+    anchor = api.get(url(tiny_pairwise.study), {"anchor": MISSING_UUID})
+    level = api.get(url(tiny_pairwise.study), {"level": "ordinal"})
+
+    # The page's messages name the default shown instead; an API error shows nothing.
+    assert "instead" not in str(anchor.json())
+    assert "default level is shown" not in str(level.json())
+    assert "nominal" in str(level.json())
+
+
 def test_rating_report_figures(api, rating_report):
     expected = criterion_agreement(rating_report.criteria.get())
 
