@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: setup demo serve test bench messages clean
+.PHONY: setup demo serve test bench messages clean port-free
 
 setup: $(VENV)/.installed $(DATA_DIR)/secret_key
 
@@ -28,22 +28,26 @@ $(DATA_DIR)/secret_key:
 	mkdir -p $(DATA_DIR)
 	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
-demo: setup
+demo: port-free setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py demo
 	@echo
 	@echo "humeval is running at http://$(HOST):$(PORT)/"
-	@echo "  annotators: annotator1, annotator2, annotator3; admin (staff): admin"
-	@echo "  password: $${HUMEVAL_DEMO_PASSWORD:-humeval-demo}"
+	@echo "  annotators: annotator1, annotator2, annotator3; site admin: admin"
+	@echo "  password: $${HUMEVAL_DEMO_PASSWORD:-humeval-demo} (set when the accounts were first created)"
 	@echo "  reports: http://$(HOST):$(PORT)/reports/ (log in as admin)"
 	@echo "Press Ctrl+C to stop."
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
-serve: setup
+serve: port-free setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+# The web server's port must be free before the long set-up and demo steps start.
+port-free:
+	$(PYTHON) scripts/check-port $(HOST) $(PORT)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

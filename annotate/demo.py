@@ -36,19 +36,30 @@ QUICK = DemoSize(prompts=4, max_new_tokens=12, batch_size=4)
 
 
 def create_accounts(password: str) -> list:
-    """Create or reset `admin` (staff) and the annotators; return the annotators."""
-    users = get_user_model().objects
-    admin, _ = users.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
-    admin.is_staff = admin.is_superuser = True
-    admin.set_password(password)
-    admin.save()
+    """Create `admin` (a site admin) and the annotators with `password`; return the annotators.
+
+    Accounts that exist already are left as they are, so running the demo
+    again keeps a password or a role an admin has changed since.
+    """
     annotators = []
-    for username in ANNOTATORS:
-        user, _ = users.get_or_create(username=username)
-        user.set_password(password)
-        user.save()
-        annotators.append(user)
+    for username in ("admin", *ANNOTATORS):
+        user = _demo_account(username, password, site_admin=username == "admin")
+        if username != "admin":
+            annotators.append(user)
     return annotators
+
+
+def _demo_account(username: str, password: str, *, site_admin: bool):
+    users = get_user_model().objects
+    user, created = users.get_or_create(
+        username=username, defaults={"is_staff": site_admin, "is_superuser": site_admin}
+    )
+    if created:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    else:
+        logger.info("Kept the existing account %s as it is", username)
+    return user
 
 
 def import_prompt_sets() -> PromptSet:

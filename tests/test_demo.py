@@ -48,3 +48,19 @@ def test_quick_demo_builds_everything_and_reruns_safely(client, settings):
     assert task.status_code == 200
     for name in ("SmolLM2", "Gemma", "smollm", "gemma"):
         assert name not in page
+
+
+def test_accounts_kept_on_rerun(db, settings):
+    from annotate.demo import create_accounts
+
+    create_accounts(settings.DEMO_PASSWORD)
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password("changed-by-the-admin")
+    admin.save()
+
+    create_accounts(settings.DEMO_PASSWORD)
+
+    admin.refresh_from_db()
+    assert admin.check_password("changed-by-the-admin")
+    assert admin.is_superuser
+    assert get_user_model().objects.get(username="annotator2").check_password(settings.DEMO_PASSWORD)
