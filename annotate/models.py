@@ -40,7 +40,9 @@ class Study(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=StudyKind.choices)
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="studies")
+    prompt_set = models.ForeignKey(
+        PromptSet, on_delete=models.PROTECT, related_name="studies", verbose_name=_("prompt set")
+    )
     systems = models.ManyToManyField(
         GenerationRun, related_name="studies", verbose_name=_("systems"), help_text=_("Generation runs to compare.")
     )
@@ -104,7 +106,7 @@ class Study(models.Model):
         blank=True,
         help_text=_("Secret part of the study's sign-up link. Empty: the link is off."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from humeval.login_forms import LoginForm
 from humeval.password_reset import PasswordResetView
+
+# The admin's header and page titles name humeval instead of Django.
+admin.site.site_header = _("humeval administration")
+admin.site.site_title = _("humeval admin")
 
 urlpatterns = [
     # Ahead of Django's own URLs: the log-in form that reports throttling, and

@@ -39,7 +39,7 @@ def _answer_boxes(page):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize(("width", "side_by_side"), [(1280, True), (1000, True), (600, False)])
+@pytest.mark.parametrize(("width", "side_by_side"), [(1280, True), (1000, True), (600, False), (390, False)])
 def test_answers_side_by_side_when_wide(open_session, long_lines_study, live_server, width, side_by_side):
     study, annotator = long_lines_study
     session = open_session()
