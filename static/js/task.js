@@ -27,6 +27,18 @@
     return null;
   }
 
+  // A digit answers the first criterion still without an answer. Once every
+  // criterion has one, as when changing the last judgment, it changes the
+  // answer of the criterion holding the focus, or else of the first one.
+  function criterionForDigit() {
+    var open = firstUnansweredCriterion();
+    if (open) {
+      return open;
+    }
+    var focused = document.activeElement ? document.activeElement.closest("fieldset.criterion") : null;
+    return focused || form.querySelector("fieldset.criterion");
+  }
+
   // Pairwise: keys 1 to 4 pick the radios in page order (A, B, tie, both bad).
   // Rating: a digit picks the radio whose value is that score.
   function radioForKey(fieldset, key) {
@@ -117,7 +129,7 @@
     if (!/^[0-9]$/.test(event.key)) {
       return;
     }
-    var fieldset = firstUnansweredCriterion();
+    var fieldset = criterionForDigit();
     var radio = fieldset ? radioForKey(fieldset, event.key) : null;
     if (!radio) {
       return;
