@@ -30,11 +30,16 @@ AXIS_HEIGHT = 44
 RIGHT_MARGIN = 24
 # Estimated text width per character at the chart font size; CJK characters are about twice as wide.
 CHARACTER_WIDTH = 7
+# A row's label, right-aligned before the plot: x, y, the full label (shown on hover) and the label as drawn.
+ROW_LABEL = (
+    '<text class="row-label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle"><title>{}</title>{}</text>'
+)
 WIDE_CHARACTER_WIDTH = 13
 MIN_LABEL_WIDTH = 60
 MAX_LABEL_WIDTH = 240
 HEAT_CELL = 56
 HEAT_MAP_MIN_WIDTH = 480
+SLANT_RISE = 0.71  # sin 45°, rounded up
 
 _chart_ids = itertools.count(1)
 
@@ -52,11 +57,25 @@ class IntervalRow:
 
 def _label_width(labels: list[str]) -> int:
     """Estimate the width the longest label needs, within fixed bounds."""
-    widest = 0
-    for label in labels:
-        width = sum(WIDE_CHARACTER_WIDTH if ord(character) > 0x2E7F else CHARACTER_WIDTH for character in label)
-        widest = max(widest, width)
+    widest = max((_text_width(label) for label in labels), default=0)
     return max(MIN_LABEL_WIDTH, min(MAX_LABEL_WIDTH, widest + 12))
+
+
+def _text_width(text: str) -> int:
+    return sum(WIDE_CHARACTER_WIDTH if ord(character) > 0x2E7F else CHARACTER_WIDTH for character in text)
+
+
+def _fit_label(label: str) -> str:
+    """Cut a label that would not fit in MAX_LABEL_WIDTH, ending it with "…"; the full label goes in a <title>."""
+    if _text_width(label) + 12 <= MAX_LABEL_WIDTH:
+        return label
+    room = MAX_LABEL_WIDTH - 12 - CHARACTER_WIDTH
+    kept = ""
+    for character in label:
+        if _text_width(kept + character) > room:
+            break
+        kept += character
+    return kept + "…"
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -174,10 +193,11 @@ def interval_plot(
         y = TOP_MARGIN + ROW_HEIGHT * position + ROW_HEIGHT / 2
         parts.append(
             format_html(
-                '<text class="row-label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
+                ROW_LABEL,
                 plot_left - 8,
                 y,
                 row.label,
+                _fit_label(row.label),
             )
         )
         parts.append(_interval_row(row, y, x_of))
@@ -303,9 +323,13 @@ def win_probability_chart(ranking: Ranking) -> SafeString:
     names = [record.system.name for record in ranking.systems]
     label_width = _label_width(names)
     size = len(names)
-    top = TOP_MARGIN + 16
+    # Column labels are the full names, slanted at 45 degrees so that long
+    # names neither overlap nor need cutting; they rise and reach right by
+    # their length times sin 45°.
+    slant = round(label_width * SLANT_RISE)
+    top = TOP_MARGIN + 16 + slant
     # Wide enough for the title even when there are only two or three systems.
-    width = max(label_width + HEAT_CELL * size + RIGHT_MARGIN, HEAT_MAP_MIN_WIDTH)
+    width = max(label_width + HEAT_CELL * size + RIGHT_MARGIN + slant, HEAT_MAP_MIN_WIDTH)
     height = top + HEAT_CELL * size + AXIS_HEIGHT
     title = _("Predicted win probability, row system against column system")
     description = _(
@@ -314,22 +338,27 @@ def win_probability_chart(ranking: Ranking) -> SafeString:
     opening, _chart_id = _open_svg(width, height, title, description, "heatmap-chart")
     parts = [opening, format_html('<text class="chart-title" x="8" y="20">{}</text>', title)]
     for column, name in enumerate(names):
+        x, y = label_width + HEAT_CELL * column + HEAT_CELL / 2, top - 8
         parts.append(
             format_html(
-                '<text class="column-label" x="{}" y="{}" text-anchor="middle">{}</text>',
-                label_width + HEAT_CELL * column + HEAT_CELL / 2,
-                top - 8,
-                _short_label(name),
+                '<text class="column-label" x="{}" y="{}" transform="rotate(-45 {} {})"><title>{}</title>{}</text>',
+                x,
+                y,
+                x,
+                y,
+                name,
+                _fit_label(name),
             )
         )
     for row_index, (record, cells) in enumerate(ranking.win_probability_rows()):
         y = top + HEAT_CELL * row_index
         parts.append(
             format_html(
-                '<text class="row-label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
+                ROW_LABEL,
                 label_width - 8,
                 y + HEAT_CELL / 2,
                 record.system.name,
+                _fit_label(record.system.name),
             )
         )
         for column, probability in enumerate(cells):
@@ -371,11 +400,6 @@ def win_probability_chart(ranking: Ranking) -> SafeString:
     )
     parts.append("</svg>")
     return _figure("".join(parts), description)
-
-
-def _short_label(name: str, limit: int = 10) -> str:
-    """Shorten a column label to fit above a heat map cell; the full name is in the row labels."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _score_colour(position: int, count: int) -> str:
@@ -427,10 +451,11 @@ def score_chart(summary: CriterionRatings) -> SafeString:
         y = TOP_MARGIN + ROW_HEIGHT * row + 4
         parts.append(
             format_html(
-                '<text class="row-label" x="{}" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>',
+                ROW_LABEL,
                 plot_left - 8,
                 y + (ROW_HEIGHT - 8) / 2,
                 rating.system.name,
+                _fit_label(rating.system.name),
             )
         )
         x = float(plot_left)

@@ -1,5 +1,6 @@
 """The SVG charts of the report page show the same values as the tables beside them."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -248,3 +249,30 @@ def test_charts_have_accessible_names(client, staff, pairwise_study):
     assert len(page.charts) == 3  # ratings, heat map, agreement per criterion
     assert html.count('role="img" aria-labelledby="chart-') == 3
     assert "Rating (Elo scale)" in html
+
+
+def test_heat_map_labels_fit_long_names():
+    from types import SimpleNamespace
+
+    from reports.charts import win_probability_chart
+
+    names = [
+        "SmolLM2-135M-Instruct greedy",
+        "SmolLM2-135M-Instruct temperature 0.7 top-p 0.9 seed 12345",
+        "通义千问 小模型",
+    ]
+    systems = [SimpleNamespace(system=SimpleNamespace(name=name)) for name in names]
+    rows = [(record, [None if i == j else 0.5 for j in range(3)]) for i, record in enumerate(systems)]
+    ranking = SimpleNamespace(systems=systems, win_probability_rows=lambda: rows)
+
+    svg = str(win_probability_chart(ranking))
+
+    column_labels = re.findall(
+        r'<text class="column-label"[^>]*transform="rotate\(-45[^>]*><title>([^<]*)</title>([^<]*)<', svg
+    )
+    assert [full for full, _shown in column_labels] == names
+    # Short names in full; a name too long for the label area is cut and ends with an ellipsis.
+    assert column_labels[0][1] == names[0]
+    assert column_labels[1][1].endswith("…")
+    assert names[1].startswith(column_labels[1][1][:-1])
+    assert column_labels[2][1] == names[2]
