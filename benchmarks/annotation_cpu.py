@@ -206,7 +206,7 @@ def run(args):
     connection.settings_dict["CONN_MAX_AGE"] = None
 
     call_command("migrate", verbosity=0)
-    # Enough items that nobody runs out: each judgment fills a third of one.
+    # Enough items that no annotator runs out: each judgment fills a third of one.
     judgments = args.annotators * (args.cycles + args.warm_up + 1)
     seeded = annotation_load.seed(args.annotators, judgments // args.overlap * 2 + 60, 0, args.overlap)
     connection.close()

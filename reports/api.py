@@ -200,7 +200,7 @@ def _report_options(study: Study, query, serializer_class=ReportOptionsSerialize
             raise ValidationError({"anchor": [gettext("Only pairwise studies have an anchor; leave it out.")]})
         anchor_run_id, error = ranking.resolve_anchor(study, str(anchor))
         if error:
-            # The page's message says which default it shows instead; the API shows nothing.
+            # The page's message names the default it shows instead, but the API shows nothing.
             message = gettext("The anchor %(value)s is not the run UUID of a system of this study.")
             raise ValidationError({"anchor": [message % {"value": anchor}]})
         options["anchor_run_id"] = anchor_run_id

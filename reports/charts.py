@@ -324,8 +324,8 @@ def win_probability_chart(ranking: Ranking) -> SafeString:
     label_width = _label_width(names)
     size = len(names)
     # Column labels are the full names, slanted at 45 degrees so that long
-    # names neither overlap nor need cutting; they rise and reach right by
-    # their length times sin 45°.
+    # names do not overlap. A slanted label rises and reaches right by its
+    # length times sin 45°, so the chart grows by that much.
     slant = round(label_width * SLANT_RISE)
     top = TOP_MARGIN + 16 + slant
     # Wide enough for the title even when there are only two or three systems.
