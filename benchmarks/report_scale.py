@@ -285,7 +285,7 @@ def insert_study(judgments: int, generator: np.random.Generator):
 
 def time_database(judgments: int, rounds: int) -> dict:
     from reports.answer_table import load_study_answers
-    from reports.prompt_counts import judgment_sequences_from_table, prompt_counts_from_table
+    from reports.prompt_counts import judgment_sequences_from_outcomes, pairwise_outcomes, prompt_counts_from_outcomes
     from reports.ranking import ordered_systems, study_rankings
 
     with Stopwatch() as inserting:
@@ -296,9 +296,10 @@ def time_database(judgments: int, rounds: int) -> dict:
     with Stopwatch() as reading:
         table = load_study_answers(study)
     with Stopwatch() as counting:
-        prompt_counts_from_table(table, systems, **counted)
+        outcomes = pairwise_outcomes(table, systems, **counted)
+        prompt_counts_from_outcomes(outcomes)
     with Stopwatch() as sequencing:
-        judgment_sequences_from_table(table, systems, **counted)
+        judgment_sequences_from_outcomes(outcomes)
     with Stopwatch() as ranking_time:
         (ranking,) = study_rankings(study, rounds=rounds, seed=SEED)
 

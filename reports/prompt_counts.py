@@ -214,19 +214,64 @@ def empty_prompt_counts(systems: list[System]) -> PromptCounts:
 # From the answer table
 
 
-def prompt_counts_from_table(
-    table: StudyAnswers, systems: list[System], *, include_surplus: bool, include_excluded: bool
-) -> dict[int, PromptCounts]:
-    """Count the counted pairwise answers of `table` per criterion, keyed by criterion id.
+@dataclass
+class PairwiseOutcomes:
+    """A table's counted pairwise outcomes in judgment order, read once for counts and online Elo alike.
 
-    Answers that are no outcome between two different systems of
-    `systems` (an attention check, a winner outside the item, a system no
-    longer in the study) are skipped and logged. The answers are first
-    counted per item, result and screen order with one `bincount`, which
-    keeps the arrays built from them small.
+    Per outcome: the criterion's position in `table.criteria`, the item's
+    row in `table.items`, the result code and the screen order. `pairs`
+    maps item rows to the indices of their two systems in `systems`.
+    """
+
+    table: StudyAnswers
+    systems: list[System]
+    pairs: "_ItemPairs"
+    criterion: np.ndarray
+    item: np.ndarray
+    result: np.ndarray
+    first_on_left: np.ndarray
+
+
+def pairwise_outcomes(
+    table: StudyAnswers, systems: list[System], *, include_surplus: bool, include_excluded: bool
+) -> PairwiseOutcomes:
+    """Select the counted answers of `table` that are outcomes between two different systems of `systems`.
+
+    The others (an attention check, a winner outside the item, a system no
+    longer in the study) are skipped and logged.
     """
     pairs = _ItemPairs(table, systems)
-    outcomes = _pairwise_outcomes(table, pairs, include_surplus, include_excluded)
+    answers = table.answers
+    counted = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    item = table.judgments.item[answers.judgment]
+    valid = pairs.compares[item] & (answers.result != NO_RESULT)
+    skipped = int((counted & ~valid).sum())
+    if skipped:
+        logger.warning(
+            "Skipped %s counted answers of study %s that are no outcome between two responses of their item "
+            "(attention checks, a winner outside the item, or a system no longer in the study)",
+            skipped,
+            table.study.pk,
+        )
+    keep = counted & valid
+    return PairwiseOutcomes(
+        table=table,
+        systems=systems,
+        pairs=pairs,
+        criterion=answers.criterion[keep],
+        item=item[keep],
+        result=answers.result[keep],
+        first_on_left=table.judgments.first_on_left[answers.judgment[keep]],
+    )
+
+
+def prompt_counts_from_outcomes(outcomes: PairwiseOutcomes) -> dict[int, PromptCounts]:
+    """Count the outcomes per prompt for each criterion, keyed by criterion id.
+
+    The outcomes are first counted per item, result and screen order with
+    one `bincount`, which keeps the arrays built from them small.
+    """
+    table, pairs = outcomes.table, outcomes.pairs
     counts = {}
     for position, criterion in enumerate(table.criteria):
         on_criterion = outcomes.criterion == position
@@ -238,7 +283,7 @@ def prompt_counts_from_table(
         present = np.flatnonzero(per_key)
         item, result, first_on_left = present // 8, present // 2 % 4, present % 2
         counts[criterion.pk] = build_prompt_counts(
-            systems,
+            outcomes.systems,
             table.items.prompt_ids[item],
             pairs.first[item],
             pairs.second[item],
@@ -249,23 +294,18 @@ def prompt_counts_from_table(
     return counts
 
 
-def judgment_sequences_from_table(
-    table: StudyAnswers, systems: list[System], *, include_surplus: bool, include_excluded: bool
-) -> dict[int, JudgmentSequence]:
-    """Return each criterion's outcomes in the order the judgments were stored (by id), for online Elo.
-
-    The same answers count as in `prompt_counts_from_table`.
-    """
-    pairs = _ItemPairs(table, systems)
-    outcomes = _pairwise_outcomes(table, pairs, include_surplus, include_excluded)
+def judgment_sequences_from_outcomes(outcomes: PairwiseOutcomes) -> dict[int, JudgmentSequence]:
+    """Return each criterion's outcomes in the order the judgments were stored (by id), for online Elo."""
     first_scores = np.array([1.0, 0.0, 0.5, 0.5])  # by result code: first wins, second wins, tie, both bad
     sequences = {}
-    for position, criterion in enumerate(table.criteria):
+    for position, criterion in enumerate(outcomes.table.criteria):
         on_criterion = outcomes.criterion == position
         if on_criterion.any():
             item = outcomes.item[on_criterion]
             sequences[criterion.pk] = JudgmentSequence(
-                pairs.first[item], pairs.second[item], first_scores[outcomes.result[on_criterion]]
+                outcomes.pairs.first[item],
+                outcomes.pairs.second[item],
+                first_scores[outcomes.result[on_criterion]],
             )
     return sequences
 
@@ -283,39 +323,6 @@ class _ItemPairs:
         self.first, first_known = _system_indices(run_ids, first_runs)
         self.second, second_known = _system_indices(run_ids, second_runs)
         self.compares = first_known & second_known & (first_runs != second_runs)
-
-
-@dataclass
-class _Outcomes:
-    """Counted pairwise outcomes in judgment order: criterion position, item row, result code, screen order."""
-
-    criterion: np.ndarray
-    item: np.ndarray
-    result: np.ndarray
-    first_on_left: np.ndarray
-
-
-def _pairwise_outcomes(
-    table: StudyAnswers, pairs: _ItemPairs, include_surplus: bool, include_excluded: bool
-) -> _Outcomes:
-    answers = table.answers
-    counted = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
-    item = table.judgments.item[answers.judgment]
-    valid = pairs.compares[item] & (answers.result != NO_RESULT)
-    skipped = int((counted & ~valid).sum())
-    if skipped:
-        logger.warning(
-            "Skipped %s counted answers that are no outcome between two responses of their item "
-            "(attention checks, a winner outside the item, or a system no longer in the study)",
-            skipped,
-        )
-    keep = counted & valid
-    return _Outcomes(
-        criterion=answers.criterion[keep],
-        item=item[keep],
-        result=answers.result[keep],
-        first_on_left=table.judgments.first_on_left[answers.judgment[keep]],
-    )
 
 
 def _system_indices(run_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

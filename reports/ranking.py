@@ -19,7 +19,7 @@ win rates and ratings; "both bad" is also counted apart.
 
 Input: the study's answers read once into numpy (reports.answer_table),
 counted per criterion, prompt, pair of systems, canonical result and
-screen order (`prompt_counts_from_table`), so no Python object is made per
+screen order (`prompt_counts_from_outcomes`), so no Python object is made per
 judgment. The counts of each criterion go into a sparse matrix with one
 row per prompt (`PromptCounts`).
 
@@ -56,9 +56,10 @@ from reports.prompt_counts import (
     PromptCounts,
     bootstrap_totals,
     empty_prompt_counts,
-    judgment_sequences_from_table,
+    judgment_sequences_from_outcomes,
     outcome_tables,
-    prompt_counts_from_table,
+    pairwise_outcomes,
+    prompt_counts_from_outcomes,
 )
 from reports.systems import System, load_systems
 
@@ -499,8 +500,9 @@ def study_rankings(
     table = table or load_study_answers(study)
     counted = {"include_surplus": include_surplus, "include_excluded": include_excluded}
     systems = ordered_systems(study)
-    counts = prompt_counts_from_table(table, systems, **counted)
-    sequences = judgment_sequences_from_table(table, systems, **counted) if with_online_elo else {}
+    outcomes = pairwise_outcomes(table, systems, **counted)
+    counts = prompt_counts_from_outcomes(outcomes)
+    sequences = judgment_sequences_from_outcomes(outcomes) if with_online_elo else {}
 
     rankings = []
     for criterion in table.criteria:
