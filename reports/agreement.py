@@ -54,6 +54,7 @@ from annotate.quality import AnnotatorQuality, annotator_quality
 from reports import agreement_statistics as statistics
 from reports.agreement_statistics import INTERVAL, LEVELS, NOMINAL, ORDINAL
 from reports.answer_table import NO_RESULT, NO_SCORE, StudyAnswers, load_study_answers
+from reports.grouping import unique_ids
 from reports.pairwise import CANONICAL_RESULTS
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 
@@ -439,7 +440,7 @@ def _count_values(valued: _Valued, criterion_count: int, pairwise: bool) -> tupl
 
     Also returns, per answer, its row in that array and its value's column.
     """
-    items, item_rows = np.unique(valued.item, return_inverse=True)
+    items, item_rows = unique_ids(valued.item, return_inverse=True)
     domain = np.arange(len(CANONICAL_RESULTS)) if pairwise else np.unique(valued.value)
     value_columns = np.searchsorted(domain, valued.value)
     shape = (items.size, criterion_count, domain.size)
@@ -462,7 +463,7 @@ def _annotator_pair_rows(
         return []
     same_value = data.counts[item_rows, valued.criterion, value_columns]
     same_item = data.counts.sum(axis=2)[item_rows, valued.criterion]
-    annotators, annotator_rows = np.unique(valued.annotator, return_inverse=True)
+    annotators, annotator_rows = unique_ids(valued.annotator, return_inverse=True)
     groups = valued.criterion * annotators.size + annotator_rows
     size = len(criteria) * annotators.size
     answered = np.bincount(groups, minlength=size)

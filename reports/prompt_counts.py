@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from reports.answer_table import NO_RESULT, StudyAnswers
+from reports.grouping import unique_ids
 from reports.pairwise import BOTH_BAD, FIRST_WINS, SECOND_WINS, TIE
 from reports.systems import System
 
@@ -97,7 +98,7 @@ def build_prompt_counts(
     if np.any(first == second):
         raise ValueError("A pairwise row compares a system with itself; each row needs two different systems.")
 
-    unique_prompts, prompt_rows = np.unique(np.asarray(prompt_ids), return_inverse=True)
+    unique_prompts, prompt_rows = unique_ids(np.asarray(prompt_ids), return_inverse=True)
     pair_count = size * (size - 1) // 2
     first_is_a = first < second
     # Offset of the outcome column inside the pair's block of four.

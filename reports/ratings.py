@@ -31,6 +31,7 @@ from annotate.models import Criterion, Study, StudyKind
 from reports.agreement import BootstrapMethod, bootstrap_method
 from reports.answer_table import NO_SCORE, StudyAnswers, load_study_answers
 from reports.answers import require_kind
+from reports.grouping import unique_ids
 from reports.prompt_counts import bootstrap_totals
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 from reports.systems import System, load_systems
@@ -211,7 +212,7 @@ class _Layout:
         positions = np.array([self.criterion_positions[key] for key in criterion_ids], dtype=np.int64)
         system_indices = np.array([self.system_positions[key] for key in run_ids], dtype=np.int64)
         scores = np.array(scores, dtype=np.int64)
-        prompts, prompt_rows = np.unique(np.array(prompt_ids, dtype=np.int64), return_inverse=True)
+        prompts, prompt_rows = unique_ids(np.array(prompt_ids, dtype=np.int64), return_inverse=True)
 
         sizes = np.array([criterion_scores.size for criterion_scores in self.scores], dtype=np.int64)
         columns = self.offsets[positions] + system_indices * sizes[positions]

@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from annotate.models import Criterion, Study, StudyKind
 from reports.agreement import (
     AgreementResult,
@@ -13,6 +11,7 @@ from reports.agreement import (
     study_agreement_report,
 )
 from reports.answer_table import StudyAnswers, load_study_answers
+from reports.grouping import unique_ids
 from reports.length_bias import LengthBias, criterion_length_bias
 from reports.pairwise import PairwiseSummary, summary_from_ranking
 from reports.ranking import DEFAULT_ROUNDS, DEFAULT_SEED, Ranking, study_rankings
@@ -91,8 +90,8 @@ def judgment_totals(
     return JudgmentTotals(
         judgments=int(counted.sum()),
         surplus=int((counted & judgments.is_surplus).sum()),
-        annotators=int(np.unique(judgments.annotator_ids[counted]).size),
-        judged_items=int(np.unique(judgments.item[counted]).size),
+        annotators=int(unique_ids(judgments.annotator_ids[counted]).size),
+        judged_items=int(unique_ids(judgments.item[counted]).size),
         items=int((items_inside & ~table.items.is_gold).sum()),
         excluded=int((regular & judgments.is_excluded).sum()),
         gold=int((inside & gold).sum()),
