@@ -17,6 +17,7 @@ from django.db.models.functions import Length
 from annotate.models import Criterion, Item
 from generation.models import Response
 from reports.answer_table import FIRST_WINS_CODE, SECOND_WINS_CODE, StudyAnswers, load_study_answers
+from reports.grouping import unique_ids
 from reports.ranking import DEFAULT_CONFIDENCE, DEFAULT_ROUNDS, DEFAULT_SEED, Interval, percentile_interval
 
 
@@ -84,7 +85,7 @@ def criterion_length_bias(
     longer_won = (first_length > second_length) == first_won
 
     # One row per prompt, in prompt id order: (longer answer won, compared).
-    prompts, rows = np.unique(table.items.prompt_ids[item[~equal]], return_inverse=True)
+    prompts, rows = unique_ids(table.items.prompt_ids[item[~equal]], return_inverse=True)
     per_prompt = np.zeros((prompts.size, 2))
     per_prompt[:, 0] = np.bincount(rows, weights=longer_won[~equal], minlength=prompts.size)
     per_prompt[:, 1] = np.bincount(rows, minlength=prompts.size)
@@ -120,16 +121,16 @@ def _item_lengths(table: StudyAnswers, criterion: Criterion) -> tuple[np.ndarray
 def _final_turn_lengths(items) -> dict[int, int]:
     """Return {response id: characters of its final-turn answer} for the responses of `items`.
 
-    SQL measures the answer text, so only follow-up answers leave the database.
+    SQL measures the answer text, so only follow-up answers leave the database,
+    and only from the responses that have some.
     """
     responses = Response.objects.filter(
         Q(pk__in=items.values("first_response_id")) | Q(pk__in=items.values("second_response_id"))
-    )
-    rows = responses.values_list("pk", Length("text"), "follow_up_texts")
-    return {
-        response_id: final_turn_length("", follow_ups) if follow_ups else text_length
-        for response_id, text_length, follow_ups in rows
-    }
+    ).order_by()  # The default order would join three tables and sort.
+    lengths = dict(responses.values_list("pk", Length("text")))
+    for response_id, follow_ups in responses.exclude(follow_up_texts=[]).values_list("pk", "follow_up_texts"):
+        lengths[response_id] = final_turn_length("", follow_ups)
+    return lengths
 
 
 def _bootstrap_interval(table: np.ndarray, rounds: int, seed: int, confidence: float) -> Interval:
