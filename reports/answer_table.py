@@ -25,7 +25,6 @@ took about 9 s of CPU, and these three reads about 2.8 s together.
 
 import logging
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 from django.db import connections, router
@@ -33,6 +32,7 @@ from django.db import connections, router
 from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study
 from generation.models import Prompt, Response
 from reports.answers import active_breakdown
+from reports.grouping import unique_ids
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ NO_RESULT = -1
 # A score no SmallIntegerField holds, so it cannot clash with a stored score.
 NO_SCORE = -1_000_000
 
-CHUNK_ROWS = 50_000
+# Each table is read in slices of this many ids, which bounds the memory a read needs.
+SLICE_IDS = 250_000
 
 
 @dataclass
@@ -96,7 +97,7 @@ class JudgmentColumns:
 
 @dataclass
 class AnswerColumns:
-    """The answers of the study's criteria, sorted by judgment.
+    """The answers of the study's criteria, sorted by judgment and then by criterion.
 
     `judgment` is a row of JudgmentColumns and `criterion` a position in
     StudyAnswers.criteria. `result` is the canonical result code of a
@@ -150,7 +151,7 @@ class StudyAnswers:
     def regular_judgments_per_annotator(self) -> dict[int, int]:
         """Count each annotator's judgments on regular items, whatever the options and the breakdown."""
         annotators = self.judgments.annotator_ids[~self.items.is_gold[self.judgments.item]]
-        ids, counts = np.unique(annotators, return_counts=True)
+        ids, counts = unique_ids(annotators, return_counts=True)
         return dict(zip(ids.tolist(), counts.tolist(), strict=True))
 
     def median_seconds(self) -> dict[int, float]:
@@ -161,9 +162,13 @@ class StudyAnswers:
         """
         timed = ~np.isnan(self.judgments.seconds)
         annotators, seconds = self.judgments.annotator_ids[timed], self.judgments.seconds[timed]
-        order = np.lexsort((seconds, annotators))
-        annotators, seconds = annotators[order], seconds[order]
-        ids, starts, counts = np.unique(annotators, return_index=True, return_counts=True)
+        ids, codes, counts = unique_ids(annotators, return_inverse=True, return_counts=True)
+        # Sort by time, then by annotator keeping that order: each annotator's
+        # times in a run, ascending. Codes of 16 bits sort in one linear pass.
+        order = np.argsort(seconds)
+        codes = codes.astype(np.int16 if ids.size < 2**15 else np.int64)
+        seconds = seconds[order[np.argsort(codes[order], kind="stable")]]
+        starts = np.cumsum(counts) - counts
         lower = seconds[starts + (counts - 1) // 2]
         upper = seconds[starts + counts // 2]
         return dict(zip(ids.tolist(), ((lower + upper) / 2).tolist(), strict=True))
@@ -182,17 +187,28 @@ def _load_items(study: Study) -> ItemColumns:
     connection = connections[router.db_for_read(Item)]
     name = connection.ops.quote_name
     item, response = name(Item._meta.db_table), name(Response._meta.db_table)
-    sql = (
-        f"SELECT i.{name('id')}, i.{name('prompt_id')}, CASE WHEN i.{name('is_gold')} THEN 1 ELSE 0 END, "
-        f"COALESCE(i.{name('first_response_id')}, 0), COALESCE(i.{name('second_response_id')}, 0), "
-        f"COALESCE(f.{name('run_id')}, 0), COALESCE(s.{name('run_id')}, 0) "
-        f"FROM {item} i "
-        f"LEFT JOIN {response} f ON f.{name('id')} = i.{name('first_response_id')} "
-        f"LEFT JOIN {response} s ON s.{name('id')} = i.{name('second_response_id')} "
-        f"WHERE i.{name('study_id')} = %s"
+    columns = _fetch_columns(
+        connection,
+        table=Item._meta.db_table,
+        source=(
+            f"{item} i "
+            f"LEFT JOIN {response} f ON f.{name('id')} = i.{name('first_response_id')} "
+            f"LEFT JOIN {response} s ON s.{name('id')} = i.{name('second_response_id')}"
+        ),
+        id_column=f"i.{name('id')}",
+        where=f"i.{name('study_id')} = %s",
+        params=[study.pk],
+        columns={
+            f"i.{name('id')}": np.int64,
+            f"i.{name('prompt_id')}": np.int64,
+            f"CASE WHEN i.{name('is_gold')} THEN 1 ELSE 0 END": np.int64,
+            f"COALESCE(i.{name('first_response_id')}, 0)": np.int64,
+            f"COALESCE(i.{name('second_response_id')}, 0)": np.int64,
+            f"COALESCE(f.{name('run_id')}, 0)": np.int64,
+            f"COALESCE(s.{name('run_id')}, 0)": np.int64,
+        },
     )
-    columns = _fetch_columns(connection, sql, [study.pk], (np.int64,) * 7)
-    order = np.argsort(columns[0], kind="stable")
+    order = _sorting_order(columns[0])
     ids, prompt_ids, is_gold, first_responses, second_responses, first_runs, second_runs = (
         column[order] for column in columns
     )
@@ -223,23 +239,30 @@ def _load_judgments(study: Study, items: ItemColumns) -> JudgmentColumns:
     # study's items is several times faster than one index search per item.
     # PostgreSQL plans a hash semi-join by itself.
     hint = "+" if connection.vendor == "sqlite" else ""
-    # Both flags travel in one number (first_on_left * 2 + is_surplus),
-    # because on SQLite making the Python value of each cell is most of the
-    # cost of the read.
-    sql = (
-        f"SELECT {name('id')}, {name('item_id')}, {name('annotator_id')}, "
-        f"CASE WHEN {name('first_on_left')} THEN 2 ELSE 0 END + CASE WHEN {name('is_surplus')} THEN 1 ELSE 0 END, "
-        f"COALESCE({name('time_on_task_seconds')}, 0), "
-        f"CASE WHEN {name('time_on_task_seconds')} IS NULL THEN 0 ELSE 1 END "
-        f"FROM {name(Judgment._meta.db_table)} "
-        f"WHERE {hint}{name('item_id')} IN "
-        f"(SELECT {name('id')} FROM {name(Item._meta.db_table)} WHERE {name('study_id')} = %s)"
+    # Both flags travel in one number: first_on_left * 2 + is_surplus.
+    ids, item_ids, annotator_ids, flags, microseconds = _fetch_columns(
+        connection,
+        table=Judgment._meta.db_table,
+        source=name(Judgment._meta.db_table),
+        id_column=name("id"),
+        where=(
+            f"{hint}{name('item_id')} IN "
+            f"(SELECT {name('id')} FROM {name(Item._meta.db_table)} WHERE {name('study_id')} = %s)"
+        ),
+        params=[study.pk],
+        columns={
+            name("id"): np.int64,
+            name("item_id"): np.int64,
+            name("annotator_id"): np.int64,
+            f"CASE WHEN {name('first_on_left')} THEN 2 ELSE 0 END + CASE WHEN {name('is_surplus')} THEN 1 ELSE 0 END": (
+                np.int8
+            ),
+            _microseconds_sql(name("time_on_task_seconds")): np.int64,
+        },
     )
-    ids, item_ids, annotator_ids, flags, seconds, timed = _fetch_columns(
-        connection, sql, [study.pk], (np.int64, np.int64, np.int64, np.int8, np.float64, bool)
-    )
+    seconds = _seconds(connection, ids, microseconds)
 
-    order = np.argsort(ids, kind="stable")
+    order = _sorting_order(ids)
     # An item added after the items were read is left out with its judgments.
     item, known = _known_rows(items.ids, item_ids[order])
     order = order[known]
@@ -253,8 +276,53 @@ def _load_judgments(study: Study, items: ItemColumns) -> JudgmentColumns:
         first_on_left=(flags[order] & 2) > 0,
         is_surplus=(flags[order] & 1) > 0,
         is_excluded=np.isin(annotator_ids, np.fromiter(excluded, dtype=np.int64)),
-        seconds=np.where(timed[order], seconds[order], np.nan),
+        seconds=seconds[order],
     )
+
+
+# Times on task travel as whole microseconds, which numpy divides back into
+# seconds, because a number of a few digits costs a fraction of what a float
+# written with all its digits costs to write and to parse. A time reads
+# back bit for bit exactly when the division in the database gives it back,
+# which the query checks: every time the forms send (tenths of a second)
+# and every time measured by the server (whole microseconds) does. The rest
+# are marked INEXACT and read one by one.
+UNTIMED, INEXACT = -1, -2
+
+
+def _microseconds_sql(column: str) -> str:
+    """Return SQL for `column` (seconds) in whole microseconds, UNTIMED for NULL or INEXACT where not exact.
+
+    The bound keeps the product below 2**53, below which a double represents
+    every integer exactly. The SQL is the same for PostgreSQL and SQLite.
+    """
+    scaled = f"ROUND({column} * 1000000)"
+    return (
+        f"CASE WHEN {column} IS NULL THEN {UNTIMED} "
+        f"WHEN {column} >= 0 AND {column} < 1000000000 AND {scaled} / 1000000 = {column} "
+        f"THEN CAST({scaled} AS BIGINT) ELSE {INEXACT} END"
+    )
+
+
+def _seconds(connection, ids: np.ndarray, microseconds: np.ndarray) -> np.ndarray:
+    """Turn the microseconds of `_microseconds_sql` back into seconds, NaN for no time; read INEXACT ones by id."""
+    seconds = microseconds / 1e6
+    seconds[microseconds == UNTIMED] = np.nan
+    inexact = np.flatnonzero(microseconds == INEXACT)
+    name = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for start in range(0, inexact.size, 500):
+            batch = inexact[start : start + 500]
+            placeholders = ", ".join(["%s"] * batch.size)
+            cursor.execute(
+                f"SELECT {name('id')}, {name('time_on_task_seconds')} FROM {name(Judgment._meta.db_table)} "
+                f"WHERE {name('id')} IN ({placeholders})",
+                ids[batch].tolist(),
+            )
+            exact = dict(cursor.fetchall())
+            # A judgment deleted since keeps no time.
+            seconds[batch] = [exact.get(judgment_id, np.nan) for judgment_id in ids[batch].tolist()]
+    return seconds
 
 
 # Outcome codes of the answer query; the canonical result is worked out in numpy.
@@ -268,27 +336,32 @@ def _load_answers(criteria: list[Criterion], items: ItemColumns, judgments: Judg
     name = connection.ops.quote_name
     cases = " ".join(f"WHEN '{outcome.value}' THEN {code}" for outcome, code in _OUTCOME_CODES.items())
     placeholders = ", ".join(["%s"] * len(criteria))
-    sql = (
-        f"SELECT {name('judgment_id')}, {name('criterion_id')}, "
-        f"CASE {name('outcome')} {cases} ELSE 0 END, COALESCE({name('winner_id')}, 0), "
-        f"COALESCE({name('score')}, {NO_SCORE}) "
-        f"FROM {name(CriterionAnswer._meta.db_table)} WHERE {name('criterion_id')} IN ({placeholders})"
-    )
     judgment_ids, criterion_ids, outcome, winner, score = _fetch_columns(
         connection,
-        sql,
-        [criterion.pk for criterion in criteria],
-        (np.int64, np.int64, np.int8, np.int64, np.int32),
+        table=CriterionAnswer._meta.db_table,
+        source=name(CriterionAnswer._meta.db_table),
+        id_column=name("id"),
+        # As for the judgments, a scan in storage order on SQLite.
+        where=f"{'+' if connection.vendor == 'sqlite' else ''}{name('criterion_id')} IN ({placeholders})",
+        params=[criterion.pk for criterion in criteria],
+        columns={
+            name("judgment_id"): np.int64,
+            name("criterion_id"): np.int64,
+            f"CASE {name('outcome')} {cases} ELSE 0 END": np.int8,
+            f"COALESCE({name('winner_id')}, 0)": np.int64,
+            f"COALESCE({name('score')}, {NO_SCORE})": np.int32,
+        },
     )
     # An answer whose judgment was stored after the judgments were read is
     # left out, so that every figure rests on the same judgments.
     rows, known = _known_rows(judgments.ids, judgment_ids)
-    order = np.flatnonzero(known)[np.argsort(rows[known], kind="stable")]
-    rows = rows[order].astype(np.int32)
-
     ids_by_position = np.array([criterion.pk for criterion in criteria], dtype=np.int64)
     by_id = np.argsort(ids_by_position)
-    criterion = by_id[np.searchsorted(ids_by_position[by_id], criterion_ids[order])].astype(np.int16)
+    criterion = by_id[np.searchsorted(ids_by_position[by_id], criterion_ids)].astype(np.int16)
+    # Sorted by judgment and then criterion, whatever order the rows came in.
+    order = np.flatnonzero(known)
+    order = order[_sorting_order(rows[order].astype(np.int64) * len(criteria) + criterion[order])]
+    rows, criterion = rows[order].astype(np.int32), criterion[order]
 
     item = judgments.item[rows]
     outcome, winner = outcome[order], winner[order]
@@ -310,30 +383,78 @@ def _empty_answers() -> AnswerColumns:
     )
 
 
-def _fetch_columns(connection, sql: str, params: list, dtypes: tuple) -> list[np.ndarray]:
-    """Run `sql`, whose cells are all numbers and never NULL, and return one array per column.
+def _fetch_columns(
+    connection, *, table: str, source: str, id_column: str, where: str, params: list, columns: dict
+) -> list[np.ndarray]:
+    """Read `columns` (SQL expression: numpy integer dtype) of the rows of `source` that `where` selects.
 
-    Rows arrive in chunks and each chunk goes into numpy at once, so no
-    list of all rows is built. On PostgreSQL a server-side cursor keeps the
-    client's memory flat as well.
+    `source` is `table`, perhaps joined with others, and `id_column` names
+    `table`'s primary key in it. Every expression must be an integer that
+    is never NULL. Returns one array per column.
+
+    Each column of a slice of ids travels as one text of comma-separated
+    numbers (`group_concat` on SQLite, `string_agg` on PostgreSQL), which
+    numpy parses, because making a Python value of every cell was most of
+    the cost of the read. The aggregates of one query take the same rows in
+    the same order, so the arrays line up row by row. Slices of SLICE_IDS
+    ids bound the size of the texts, and so the memory, whatever the size
+    of the table.
     """
-    width = len(dtypes)
-    chunks: list[list[np.ndarray]] = [[] for _ in dtypes]
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK_ROWS):
-            cells = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width)
-            cells = cells.reshape(-1, width)
-            for column, dtype in enumerate(dtypes):
-                chunks[column].append(cells[:, column].astype(dtype))
+    sqlite = connection.vendor == "sqlite"
+    aggregates = [
+        f"group_concat({expression}, ',')" if sqlite else f"string_agg(({expression})::text, ',')"
+        for expression in columns
+    ]
+    name = connection.ops.quote_name
+    sql = (
+        f"SELECT COUNT(*), {', '.join(aggregates)} FROM {source} "
+        f"WHERE {id_column} >= %s AND {id_column} < %s AND ({where})"
+    )
+    parts: list[list[np.ndarray]] = [[] for _ in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN({name('id')}), MAX({name('id')}) FROM {name(table)}")
+        lowest, highest = cursor.fetchone()
+        if lowest is not None:
+            for start in range(lowest, highest + 1, SLICE_IDS):
+                cursor.execute(sql, [start, start + SLICE_IDS, *params])
+                count, *texts = cursor.fetchone()
+                if not count:
+                    continue
+                for column, (text, dtype) in enumerate(zip(texts, columns.values(), strict=True)):
+                    values = np.fromstring(text, dtype=np.int64, sep=",")
+                    if values.size != count:
+                        raise RuntimeError(
+                            f"Parsing a column of {table} gave {values.size} numbers for {count} rows; "
+                            "the database returned text that is not a list of integers."
+                        )
+                    parts[column].append(values.astype(dtype, copy=False))
     return [
-        np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-        for parts, dtype in zip(chunks, dtypes, strict=True)
+        np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+        for chunks, dtype in zip(parts, columns.values(), strict=True)
     ]
 
 
+def _sorting_order(keys: np.ndarray) -> np.ndarray:
+    """Return the positions of `keys` in ascending order; rows read in order need no sort."""
+    if np.all(keys[1:] >= keys[:-1]):
+        return np.arange(keys.size)
+    return np.argsort(keys, kind="stable")
+
+
 def _known_rows(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the rows of `wanted` in the sorted `ids` and a mask of the ids found there."""
+    """Return the rows of `wanted` in the sorted `ids` and a mask of the ids found there.
+
+    The row of an id not found is meaningless; use the mask.
+    """
+    if ids.size and int(ids[-1]) - int(ids[0]) < 4 * ids.size + 1_000:
+        # Ids close together, as a study's usually are: a table from id to row is faster than a search.
+        lowest, highest = int(ids[0]), int(ids[-1])
+        row_of = np.full(highest - lowest + 1, -1, dtype=np.int64)
+        row_of[ids - lowest] = np.arange(ids.size)
+        inside = (wanted >= lowest) & (wanted <= highest)
+        rows = np.full(wanted.size, -1, dtype=np.int64)
+        rows[inside] = row_of[wanted[inside] - lowest]
+        return rows, rows >= 0
     rows = np.searchsorted(ids, wanted)
     found = rows < ids.size
     found[found] = ids[rows[found]] == wanted[found]

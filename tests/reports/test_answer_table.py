@@ -211,3 +211,44 @@ def test_table_of_empty_study(db):
     assert table.answers.judgment.size == 0
     assert table.median_seconds() == {}
     assert table.regular_judgments_per_annotator() == {}
+
+
+# Times no form would send, each of which a text of too few digits would change.
+AWKWARD_SECONDS = [0.1 + 0.2, 1 / 3, 2 / 3 * 1e-5, 86399.99999999999, 5e-324, 2.2250738585072014e-308, 1e300, 0.0]
+
+
+def test_table_reads_every_time_bit_for_bit(db):
+    from annotate.models import Judgment
+
+    prompt_set = make_prompt_set(prompts=[f"Prompt {number}" for number in range(len(AWKWARD_SECONDS))])
+    x, y = make_run(prompt_set, model_name="Xenoqua"), make_run(prompt_set, model_name="Yarrowin")
+    study = make_study(PAIRWISE, [x, y])
+    annotator = make_user()
+    for prompt, seconds in zip(prompt_set.prompts.order_by("position"), AWKWARD_SECONDS, strict=True):
+        judgment = judge(make_item(study, prompt, x, y), annotator, {"overall": "first"})
+        # Stored as given: the form's checks would refuse most of these.
+        Judgment.objects.filter(pk=judgment.pk).update(time_on_task_seconds=seconds)
+
+    table = load_study_answers(study)
+
+    stored = dict(Judgment.objects.filter(item__study=study).values_list("pk", "time_on_task_seconds"))
+    read = dict(zip(table.judgments.ids.tolist(), table.judgments.seconds.tolist(), strict=True))
+    assert read == stored
+    assert sorted(read.values()) == sorted(AWKWARD_SECONDS)
+
+
+def test_table_read_in_many_slices_matches_one(pairwise_study, monkeypatch):
+    from reports import answer_table
+
+    study, _annotators = pairwise_study
+    whole = load_study_answers(study)
+    # Slices of 3 ids: most hold a few rows of the study, some none at all.
+    monkeypatch.setattr(answer_table, "SLICE_IDS", 3)
+    sliced = load_study_answers(study)
+
+    for part in ("items", "judgments", "answers"):
+        for field, expected in vars(getattr(whole, part)).items():
+            actual = getattr(getattr(sliced, part), field)
+            assert actual.tolist() == expected.tolist() or (
+                field == "seconds" and ((actual == expected) | (actual != actual) & (expected != expected)).all()
+            ), (part, field)
