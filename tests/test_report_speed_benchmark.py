@@ -26,9 +26,11 @@ def test_report_speed_smoke():
     assert "report page, second view (cached)" in result.stdout
     assert "CSV export of every judgment" in result.stdout
     assert "point estimate and 10 rounds" in result.stdout
-    assert "baseline with 10 rounds / full report with 50" in result.stdout
+    assert "published, CPU: baseline with 10 rounds / full report with 50" in result.stdout
+    assert "tuned, CPU: baseline with 10 rounds / full report with 50" in result.stdout
     assert re.search(r"^  rows +2,000 ", result.stdout, re.MULTILINE)
     # The baseline and humeval fit the same maximum-likelihood ratings, by different optimisers.
-    difference = re.search(r"largest rating difference, Elo points +(\S+)", result.stdout)
-    assert difference
-    assert float(difference.group(1)) < 0.1
+    for kind in ("published", "tuned"):
+        difference = re.search(rf"{kind}: largest rating difference from humeval, Elo points +(\S+)", result.stdout)
+        assert difference, kind
+        assert float(difference.group(1)) < 0.1, kind
