@@ -13,16 +13,23 @@ Nothing partial is stored because each view writes inside one atomic block
 (annotate.assignment, annotate.revision, annotate.skipping), which rolls
 back as the error leaves it, before this middleware sees the error.
 SessionMiddleware does not save the session of a response of 500 or above.
-Only errors raised by a view reach process_exception; a busy error in
-another middleware still gives Django's 500 page.
+Only errors raised by a view reach process_exception. SessionMiddleware
+saves a changed session (a sign-in, for one) after the view, and Django
+turns any database error of that save into a 400 saying the session was
+deleted by another request. When the error was the busy lock,
+`SessionMiddleware` below gives the 503 instead. A busy error in any other
+middleware still gives Django's 500 page.
 """
 
 import logging
 import sqlite3
 
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext
 
 logger = logging.getLogger(__name__)
@@ -63,36 +70,69 @@ class DatabaseBusyMiddleware:
     def process_exception(self, request, exception):
         if not is_database_locked(exception):
             return None
+        return busy_response(request, "a view")
 
-        logger.warning(
-            "Database busy: returned 503 to %s %s after waiting %s s for SQLite's write lock",
-            request.method,
-            request.path,
-            connection.settings_dict.get("OPTIONS", {}).get("timeout", "the default"),
-        )
-        if request.path_info.startswith("/api/"):
-            response = self._api_response()
-        else:
-            response = self._page_response(request)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        # The warning above is the log line of this response. Without the
-        # flag, django.utils.log.log_response (Django 5.2) would log every
-        # 5xx response again at ERROR. The flag is private to Django.
-        response._has_been_logged = True
-        return response
 
-    def _api_response(self) -> JsonResponse:
-        # The shape of every API error body (humeval.api).
-        message = gettext(
-            "The server is busy, so the request changed nothing. Send it again in %(seconds)d seconds."
-        ) % {"seconds": RETRY_AFTER_SECONDS}
-        body = {"detail": message, "errors": [{"field": None, "message": message, "code": "database_busy"}]}
-        return JsonResponse(body, status=503)
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's SessionMiddleware, with the busy 503 in place of its 400 when a session save finds the lock taken."""
 
-    def _page_response(self, request) -> HttpResponse:
-        # Rendered without a request context, like 500.html: the user and
-        # the messages would need the database again.
-        context = {"was_saving": request.method not in _SAFE_METHODS}
-        if not context["was_saving"]:
-            context["retry_url"] = request.get_full_path()
-        return HttpResponse(render_to_string("503.html", context), status=503)
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted as error:
+            if not _raised_by_database_lock(error):
+                raise
+            return busy_response(request, "the session save")
+
+
+def _raised_by_database_lock(error: BaseException) -> bool:
+    """Return whether `error` was raised while handling SQLite's busy error, however many errors lie between."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if is_database_locked(error):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def busy_response(request, where: str) -> HttpResponse:
+    """Log the busy lock and return the 503 for `request`: JSON under /api/, a page elsewhere."""
+    logger.warning(
+        "Database busy in %s: returned 503 to %s %s after waiting %s s for SQLite's write lock",
+        where,
+        request.method,
+        request.path,
+        connection.settings_dict.get("OPTIONS", {}).get("timeout", "the default"),
+    )
+    if request.path_info.startswith("/api/"):
+        response = _api_response()
+    else:
+        response = _page_response(request)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    # The warning above is the log line of this response. Without the
+    # flag, django.utils.log.log_response (Django 5.2) would log every
+    # 5xx response again at ERROR. The flag is private to Django.
+    response._has_been_logged = True
+    return response
+
+
+def _api_response() -> JsonResponse:
+    # The shape of every API error body (humeval.api).
+    message = gettext("The server is busy, so the request changed nothing. Send it again in %(seconds)d seconds.") % {
+        "seconds": RETRY_AFTER_SECONDS
+    }
+    body = {"detail": message, "errors": [{"field": None, "message": message, "code": "database_busy"}]}
+    return JsonResponse(body, status=503)
+
+
+def _page_response(request) -> HttpResponse:
+    # Rendered without a request context, like 500.html: the user and
+    # the messages would need the database again.
+    context = {
+        "was_saving": request.method not in _SAFE_METHODS,
+        "was_signing_in": request.path_info == reverse("login"),
+    }
+    if not context["was_saving"]:
+        context["retry_url"] = request.get_full_path()
+    return HttpResponse(render_to_string("503.html", context), status=503)

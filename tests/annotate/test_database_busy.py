@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -138,3 +139,61 @@ def test_locked_error_recognised(short_busy_timeout):
 
     assert str(caught.value) == "database is locked"
     assert is_database_locked(caught.value)
+
+
+def _request_with_changed_session(path):
+    """Return a POST to `path` whose stored session has just been changed, as signing in changes it."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    request = RequestFactory().post(path)
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    request.session.create()
+    request.session["_auth_user_id"] = "1"
+    return request
+
+
+def test_locked_session_save_gives_503(short_busy_timeout, caplog):
+    from humeval.database_busy import SessionMiddleware
+
+    request = _request_with_changed_session(reverse("login"))
+    middleware = SessionMiddleware(lambda request: None)
+
+    with caplog.at_level(logging.WARNING), write_lock_held():
+        response = middleware.process_response(request, HttpResponse("signed in"))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert "you are not signed in" in response.content.decode()
+    warnings = [record for record in caplog.records if record.name == "humeval.database_busy"]
+    assert len(warnings) == 1
+    assert "session save" in warnings[0].getMessage()
+
+
+def test_deleted_session_still_gives_400(short_busy_timeout):
+    from django.contrib.sessions.exceptions import SessionInterrupted
+
+    from humeval.database_busy import SessionMiddleware
+
+    request = _request_with_changed_session("/")
+    # Another request logged out meanwhile: the row is gone, so the save has nothing to update.
+    request.session.delete(request.session.session_key)
+    middleware = SessionMiddleware(lambda request: None)
+
+    with pytest.raises(SessionInterrupted):
+        middleware.process_response(request, HttpResponse("ok"))
+
+
+def test_locked_sign_in_gives_503(client, annotator, short_busy_timeout):
+    annotator.set_password("correct horse battery staple")
+    annotator.save()
+
+    with write_lock_held():
+        response = client.post(
+            reverse("login"), {"username": annotator.username, "password": "correct horse battery staple"}
+        )
+
+    assert response.status_code == 503
+    assert "you are not signed in" in response.text
+    assert "_auth_user_id" not in client.session
