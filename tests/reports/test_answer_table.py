@@ -8,6 +8,7 @@ option and breakdown.
 
 import itertools
 
+import numpy as np
 import pytest
 
 from annotate.models import AnnotatorStatus, CriterionAnswer, Item, Outcome
@@ -252,3 +253,19 @@ def test_table_read_in_many_slices_matches_one(pairwise_study, monkeypatch):
             assert actual.tolist() == expected.tolist() or (
                 field == "seconds" and ((actual == expected) | (actual != actual) & (expected != expected)).all()
             ), (part, field)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [np.array([3, 4, 6, 7]), np.array([3, 10**9, 2 * 10**9, 3 * 10**9])],
+    ids=["close together", "far apart"],
+)
+def test_known_rows_finds_rows_of_ids(ids):
+    from reports.answer_table import _known_rows
+
+    wanted = np.array([ids[2], 0, ids[0], ids[3] + 1, ids[1], ids[1] + 1, ids[3]])
+
+    rows, found = _known_rows(ids, wanted)
+
+    assert found.tolist() == [True, False, True, False, True, False, True]
+    assert rows[found].tolist() == [2, 0, 1, 3]
