@@ -225,12 +225,24 @@ class ExportOptionsSerializer(NamesOptionSerializer):
     )
 
 
-class CombinedExportSerializer(serializers.Serializer):
+class BomOptionSerializer(serializers.Serializer):
     bom = serializers.BooleanField(
         required=False,
         default=True,
         help_text=_("Start the CSV file with a UTF-8 byte order mark, so that Excel opens Chinese text correctly."),
     )
+
+
+class CombinedExportSerializer(BomOptionSerializer):
+    """The combined CSV file's option: `bom`."""
+
+
+class CsvFileOptionsSerializer(NamesOptionSerializer, BomOptionSerializer):
+    """The options of the judgments and gold judgments CSV files and of their sidecars: `names` and `bom`."""
+
+
+class RankingCsvOptionsSerializer(RankingOptionsSerializer, BomOptionSerializer):
+    """The options of the rankings CSV file and of its sidecar: the ranking options and `bom`."""
 
 
 class StudyNotFound(ValidationError):
@@ -334,7 +346,9 @@ def _breakdown_description(request, breakdown: Breakdown) -> dict:
 # Views
 
 
-FILE_RESPONSE = OpenApiResponse(OpenApiTypes.BINARY, description=str(_("A CSV file, UTF-8 with a byte order mark.")))
+FILE_RESPONSE = OpenApiResponse(
+    OpenApiTypes.BINARY, description=str(_("A CSV file, UTF-8 with a byte order mark unless bom=false."))
+)
 JSON_FILE_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description=str(_("The file's sidecar metadata.")))
 EXPORT_RESPONSE = OpenApiResponse(
     OpenApiTypes.BINARY,
@@ -396,58 +410,61 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data["breakdown"] = _breakdown_description(request, breakdown)
         return ApiResponse(data)
 
-    @extend_schema(parameters=[NamesOptionSerializer], responses={200: FILE_RESPONSE})
+    @extend_schema(parameters=[CsvFileOptionsSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="judgments-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def judgments_csv(self, request, uuid=None):
         """Download every judgment on regular items, one row per judgment and criterion (as reports.export)."""
         study = self.get_object()
-        names = _names_requested(request)
+        names, bom = _names_requested(request), _bom_requested(request)
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "judgments.csv", "annotator_names": names})
-        return _csv_file(export.stream_judgments_csv(study, names=names), export.csv_filename(study))
+        return _csv_file(export.stream_judgments_csv(study, names=names, bom=bom), export.csv_filename(study))
 
-    @extend_schema(parameters=[NamesOptionSerializer], responses={200: JSON_FILE_RESPONSE})
+    @extend_schema(parameters=[CsvFileOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="judgments-csv/metadata", url_name="judgments-csv-metadata")
     def judgments_csv_metadata(self, request, uuid=None):
         """Return the judgments file's sidecar: study, counts, figures, method and columns."""
         study = self.get_object()
-        metadata = export.judgments_metadata(study, names=_names_requested(request))
+        metadata = export.judgments_metadata(study, names=_names_requested(request), bom=_bom_requested(request))
         return _json_file(metadata, f"{export.csv_filename(study)}.meta.json")
 
-    @extend_schema(parameters=[NamesOptionSerializer], responses={200: FILE_RESPONSE})
+    @extend_schema(parameters=[CsvFileOptionsSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="gold-judgments-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def gold_judgments_csv(self, request, uuid=None):
         """Download the judgments on gold items, each with the right answer and whether it was given."""
         study = self.get_object()
-        names = _names_requested(request)
+        names, bom = _names_requested(request), _bom_requested(request)
         details = {"file": "gold-judgments.csv", "annotator_names": names}
         record_event(request.user, AuditAction.EXPORTED, study, details)
-        return _csv_file(gold_export.stream_gold_judgments_csv(study, names=names), export.gold_csv_filename(study))
+        chunks = gold_export.stream_gold_judgments_csv(study, names=names, bom=bom)
+        return _csv_file(chunks, export.gold_csv_filename(study))
 
-    @extend_schema(parameters=[NamesOptionSerializer], responses={200: JSON_FILE_RESPONSE})
+    @extend_schema(parameters=[CsvFileOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(
         detail=True, methods=["get"], url_path="gold-judgments-csv/metadata", url_name="gold-judgments-csv-metadata"
     )
     def gold_judgments_csv_metadata(self, request, uuid=None):
         """Return the gold judgments file's sidecar."""
         study = self.get_object()
-        metadata = gold_export.gold_judgments_metadata(study, names=_names_requested(request))
+        names, bom = _names_requested(request), _bom_requested(request)
+        metadata = gold_export.gold_judgments_metadata(study, names=names, bom=bom)
         return _json_file(metadata, f"{export.gold_csv_filename(study)}.meta.json")
 
-    @extend_schema(parameters=[RankingOptionsSerializer], responses={200: FILE_RESPONSE})
+    @extend_schema(parameters=[RankingCsvOptionsSerializer], responses={200: FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="rankings-csv", renderer_classes=[JSONRenderer, CSVRenderer])
     def rankings_csv(self, request, uuid=None):
         """Download a pairwise study's rankings, one row per criterion and system, best first."""
-        study, rankings, _breakdown = self._rankings(request)
+        study, rankings, _breakdown, bom = self._rankings(request, "csv")
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.csv"})
-        return _csv_file([ranking_export.rankings_csv(rankings)], ranking_export.rankings_filename(study, "csv"))
+        text = ranking_export.rankings_csv(rankings, bom=bom)
+        return _csv_file([text], ranking_export.rankings_filename(study, "csv"))
 
-    @extend_schema(parameters=[RankingOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
+    @extend_schema(parameters=[RankingCsvOptionsSerializer], responses={200: JSON_FILE_RESPONSE})
     @action(detail=True, methods=["get"], url_path="rankings-csv/metadata", url_name="rankings-csv-metadata")
     def rankings_csv_metadata(self, request, uuid=None):
         """Return the rankings file's sidecar: method, seed, counts, position bias and columns."""
-        study, rankings, breakdown = self._rankings(request)
+        study, rankings, breakdown, bom = self._rankings(request, "csv")
         filename = f"{ranking_export.rankings_filename(study, 'csv')}.meta.json"
-        metadata = ranking_export.rankings_metadata(study, rankings)
+        metadata = ranking_export.rankings_metadata(study, rankings, bom=bom)
         metadata["breakdown"] = _breakdown_description(request, breakdown)
         return _json_file(metadata, filename)
 
@@ -455,22 +472,30 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def rankings(self, request, uuid=None):
         """Return every ranking figure of a pairwise study, with pair counts and predicted win probabilities."""
-        study, rankings, breakdown = self._rankings(request)
+        study, rankings, breakdown, _bom = self._rankings(request, "json")
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.json"})
         data = ranking_export.rankings_json(study, rankings)
         data["breakdown"] = _breakdown_description(request, breakdown)
         return _json_file(data, ranking_export.rankings_filename(study, "json"))
 
-    def _rankings(self, request):
-        """Rank the study with the query's options inside its breakdown: (study, rankings, breakdown)."""
+    def _rankings(self, request, file_format: str):
+        """Rank the study with the query's options inside its breakdown: (study, rankings, breakdown, bom).
+
+        `bom` is read for the CSV file and its sidecar (`file_format` csv). With the JSON file, `bom` is a 400.
+        """
         study = self.get_object()
         if study.kind != StudyKind.PAIRWISE:
             raise NotFound(gettext("Rankings exist for pairwise studies only; this is a rating study."))
+        if file_format == "csv":
+            bom = _bom_requested(request)
+        else:
+            _reject_bom(request)
+            bom = False
         options = _report_options(study, request.query_params, RankingOptionsSerializer)
         breakdown = _requested_breakdown(study, request)
         with limited_to(breakdown):
             rankings = ranking_export.english_rankings(study, **options)
-        return study, rankings, breakdown
+        return study, rankings, breakdown, bom
 
     @extend_schema(parameters=[ExportOptionsSerializer, *EXPORT_PATH_PARAMETERS], responses={200: EXPORT_RESPONSE})
     @action(
@@ -592,8 +617,8 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         form = ExportOptionsSerializer(data=request.query_params)
         form.is_valid(raise_exception=True)
-        if file_format != "csv" and "bom" in request.query_params:
-            raise ValidationError({"bom": [gettext("A byte order mark applies to CSV files only; leave bom out.")]})
+        if file_format != "csv":
+            _reject_bom(request)
         bom = file_format == "csv" and form.validated_data["bom"]
         names = names_for(request.user, form.validated_data["names"])
         exported = export_files.export_table(study, table, names=names)
@@ -605,6 +630,19 @@ def _names_requested(request) -> bool:
     form = NamesOptionSerializer(data=request.query_params)
     form.is_valid(raise_exception=True)
     return names_for(request.user, form.validated_data["names"])
+
+
+def _bom_requested(request) -> bool:
+    """Read the `bom` option of a CSV file: True unless sent as false; a value that is not a boolean is a 400."""
+    form = BomOptionSerializer(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    return form.validated_data["bom"]
+
+
+def _reject_bom(request) -> None:
+    """Raise a 400 naming `bom` when the query string has it, for a file that is not CSV."""
+    if "bom" in request.query_params:
+        raise ValidationError({"bom": [gettext("A byte order mark applies to CSV files only; leave bom out.")]})
 
 
 def _count_per_study(judgments) -> Coalesce:

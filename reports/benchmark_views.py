@@ -1,4 +1,7 @@
-"""CSV export of a study's benchmark table, beside the report page's other downloads."""
+"""CSV export of a study's benchmark table, beside the report page's other downloads.
+
+The file starts with a byte order mark unless the query string has `bom=no`, as the other CSV downloads do.
+"""
 
 from django.http import HttpResponse, JsonResponse
 from django.utils import translation
@@ -9,6 +12,7 @@ from annotate.audit import record_event
 from annotate.models import AuditAction
 from reports import benchmarks
 from reports.access import get_report_study, report_reader_required
+from reports.export_views import bom_requested
 
 
 def _comparison(request, study):
@@ -27,7 +31,8 @@ def benchmarks_csv(request, study_uuid):
     study = get_report_study(request.user, study_uuid)
     comparison = _comparison(request, study)
     record_event(request.user, AuditAction.EXPORTED, study, {"file": "benchmarks.csv"})
-    response = HttpResponse(benchmarks.benchmarks_csv(comparison), content_type="text/csv; charset=utf-8")
+    text = benchmarks.benchmarks_csv(comparison, bom=bom_requested(request))
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=benchmarks.benchmarks_filename(study)
     )
@@ -39,9 +44,8 @@ def benchmarks_csv(request, study_uuid):
 def benchmarks_csv_metadata(request, study_uuid):
     study = get_report_study(request.user, study_uuid)
     comparison = _comparison(request, study)
-    response = JsonResponse(
-        benchmarks.benchmarks_metadata(comparison), json_dumps_params={"ensure_ascii": False, "indent": 2}
-    )
+    metadata = benchmarks.benchmarks_metadata(comparison, bom=bom_requested(request))
+    response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{benchmarks.benchmarks_filename(study)}.meta.json"
     )

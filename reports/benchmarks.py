@@ -39,7 +39,7 @@ from annotate.models import Criterion, Study, StudyKind
 from generation.benchmarks import catalog
 from generation.models import BenchmarkResult, GenerationRun
 from reports.answer_table import StudyAnswers
-from reports.export import BYTE_ORDER_MARK, neutralise
+from reports.export import BYTE_ORDER_MARK, csv_encoding, neutralise
 from reports.ranking import (
     DEFAULT_CONFIDENCE,
     DEFAULT_ROUNDS,
@@ -380,8 +380,8 @@ def benchmarks_filename(study: Study) -> str:
     return f"{slugify(study.name) or study.uuid}-benchmarks.csv"
 
 
-def benchmarks_csv(comparison: BenchmarkComparison) -> str:
-    """Return the table as CSV text with a byte order mark: one row per system.
+def benchmarks_csv(comparison: BenchmarkComparison, *, bom: bool = True) -> str:
+    """Return the table as CSV text, one row per system, with a byte order mark unless `bom` is False.
 
     Columns: system, model, the human score per criterion, then per benchmark
     its value, standard error and documents scored. Missing values are empty cells.
@@ -398,16 +398,19 @@ def benchmarks_csv(comparison: BenchmarkComparison) -> str:
         for cell in row.cells:
             cells += [cell.value, cell.stderr, cell.sample_count] if cell else [None, None, None]
         writer.writerow([neutralise(cell) for cell in cells])
-    return BYTE_ORDER_MARK + buffer.getvalue()
+    return (BYTE_ORDER_MARK if bom else "") + buffer.getvalue()
 
 
-def benchmarks_metadata(comparison: BenchmarkComparison) -> dict:
-    """Describe the CSV file, the method and every correlation, for its sidecar `<file>.meta.json`."""
+def benchmarks_metadata(comparison: BenchmarkComparison, *, bom: bool = True) -> dict:
+    """Describe the CSV file, the method and every correlation, for its sidecar `<file>.meta.json`.
+
+    The encoding states the byte order mark when `bom` is True, as in the CSV.
+    """
     return {
         "file": benchmarks_filename(comparison.study),
         "study": {"name": comparison.study.name, "uuid": str(comparison.study.uuid), "kind": comparison.study.kind},
         "format": {
-            "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
+            "encoding": csv_encoding(bom),
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per system, best human score on the first criterion first",
         },

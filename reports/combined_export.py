@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotate.models import StudyKind
 from reports.combined import Cell, ColumnCorrelation, CombinedReport, Row
-from reports.export import BYTE_ORDER_MARK, neutralise
+from reports.export import BYTE_ORDER_MARK, csv_encoding, neutralise
 from reports.export_files import package_versions
 
 FILENAME = "combined-report.csv"
@@ -66,9 +66,7 @@ def combined_metadata(report: CombinedReport, *, bom: bool = True) -> dict:
         "export": "combined",
         "studies": [_study(study) for study in report.studies],
         "format": {
-            "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
-            if bom
-            else "UTF-8 without byte order mark; pandas.read_csv(path)",
+            "encoding": csv_encoding(bom),
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per language model; one per system where a study has several systems of one model",
             "formula_cells": "text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe",

@@ -15,9 +15,10 @@ a site admin asked for account names (annotate.pseudonyms).
 
 Format:
 - UTF-8 with a byte order mark, so Excel opens Chinese and other non-ASCII
-  text correctly. pandas reads it with
-  `pandas.read_csv(path, encoding="utf-8-sig")`; with plain "utf-8" the
-  first column name starts with "\\ufeff".
+  text correctly, unless the caller passes `bom=False`. pandas reads the
+  file with `pandas.read_csv(path, encoding="utf-8-sig")`; with plain
+  "utf-8" the first column name of a file with the mark starts with
+  "\\ufeff".
 - RFC 4180: comma separated, CRLF line ends, fields quoted only when they
   contain a comma, a quote or a line break.
 - Text cells that a spreadsheet would read as a formula (starting with =, +,
@@ -132,15 +133,24 @@ def neutralise(cell):
     return cell
 
 
-def stream_csv(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+def csv_encoding(bom: bool) -> str:
+    """Describe a CSV file's encoding for its sidecar, with the pandas call that reads the file."""
+    if bom:
+        return "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+    return "UTF-8 without byte order mark; pandas.read_csv(path)"
+
+
+def stream_csv(header: list[str], rows: Iterable[list], *, bom: bool = True) -> Iterator[str]:
     """Yield a CSV file in chunks of text: byte order mark and header, then rows with formula-like cells neutralised.
 
-    JudgmentRows write their own CSV lines, much faster than csv.writer
-    with a check of every cell. Other rows are neutralised cell by cell.
+    The byte order mark is left out when `bom` is False. JudgmentRows write
+    their own CSV lines, much faster than csv.writer with a check of every
+    cell. Other rows are neutralised cell by cell.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write(BYTE_ORDER_MARK)
+    if bom:
+        buffer.write(BYTE_ORDER_MARK)
     writer.writerow(header)
     yield _drain(buffer)
     if isinstance(rows, JudgmentRows):
@@ -160,13 +170,13 @@ def _drain(buffer: io.StringIO) -> str:
     return text
 
 
-def stream_judgments_csv(study: Study, names: bool = False) -> Iterator[str]:
-    """Yield the export in chunks of text, starting with the byte order mark.
+def stream_judgments_csv(study: Study, names: bool = False, *, bom: bool = True) -> Iterator[str]:
+    """Yield the export in chunks of text, starting with the byte order mark unless `bom` is False.
 
     Annotators are named by pseudonym, or by username when `names` is True.
     The rows come from JudgmentRows, so the study never sits in memory whole.
     """
-    yield from stream_csv([column.name for column in columns(study.kind)], judgment_rows(study, names))
+    yield from stream_csv([column.name for column in columns(study.kind)], judgment_rows(study, names), bom=bom)
 
 
 def judgment_rows(study: Study, names: bool = False) -> "JudgmentRows":
@@ -583,19 +593,20 @@ def _system_name(systems: dict[int, System], run_id: int | None) -> str:
     return systems[run_id].name if run_id is not None else ""
 
 
-def judgments_metadata(study: Study, names: bool = False) -> dict:
+def judgments_metadata(study: Study, names: bool = False, *, bom: bool = True) -> dict:
     """Describe the export of `study` for its sidecar `<file>.meta.json`.
 
     The counts are taken when this function runs; judgments stored between
     the two downloads make them differ from the CSV. Annotators are named
-    by username when `names` is True, else by pseudonym, as in the CSV.
+    by username when `names` is True, else by pseudonym, and the encoding
+    states the byte order mark when `bom` is True, as in the CSV.
     """
     totals = judgment_totals(study, include_excluded=True)
     return {
         "file": csv_filename(study),
         "gold_judgments_file": gold_csv_filename(study),
         "format": {
-            "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
+            "encoding": csv_encoding(bom),
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": (
                 "one per judgment and criterion; surplus judgments and those of excluded annotators "

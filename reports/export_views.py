@@ -24,7 +24,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjso
 @report_reader_required
 def table_download(request, study_uuid, what, file_format):
     study, table, names = _table(request, study_uuid, what, file_format)
-    bom = file_format == "csv" and request.GET.get("bom") != "no"
+    bom = file_format == "csv" and bom_requested(request)
     file_name = export_files.default_filename(study, what, file_format)
     record_event(request.user, AuditAction.EXPORTED, study, {"file": f"{what}.{file_format}", "annotator_names": names})
 
@@ -38,13 +38,18 @@ def table_download(request, study_uuid, what, file_format):
 @report_reader_required
 def table_metadata(request, study_uuid, what, file_format):
     study, table, names = _table(request, study_uuid, what, file_format)
-    bom = file_format == "csv" and request.GET.get("bom") != "no"
+    bom = file_format == "csv" and bom_requested(request)
     file_name = export_files.default_filename(study, what, file_format)
 
     metadata = export_files.sidecar_metadata(table, file_name, file_format, bom, names)
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=f"{file_name}.meta.json")
     return response
+
+
+def bom_requested(request) -> bool:
+    """Read the `bom` option of a CSV download: True unless the query string has exactly `bom=no`."""
+    return request.GET.get("bom") != "no"
 
 
 def _table(request, study_uuid, what: str, file_format: str):

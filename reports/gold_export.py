@@ -7,13 +7,14 @@ where a system's response would be. Mixed into the main file, such rows
 would skew any per-system figure an analyst computes from it.
 
 The file has one row per judgment and criterion, in the format of the main
-export (reports.export): UTF-8 with a byte order mark, RFC 4180 with CRLF
-line ends, formula-like text cells neutralised, booleans as true / false,
-times in UTC. Each row carries the item's right answer and whether the
-judgment got it (`gold_correct`). Only the study's first criterion is
-scored (`is_scored_criterion`), so `gold_correct` repeats that criterion's
-result on the judgment's other rows. The sidecar `<file>.meta.json`
-(`gold_judgments_metadata`) describes the columns and the counts.
+export (reports.export): UTF-8 with a byte order mark unless asked
+without, RFC 4180 with CRLF line ends, formula-like text cells
+neutralised, booleans as true / false, times in UTC. Each row carries the
+item's right answer and whether the judgment got it (`gold_correct`). Only
+the study's first criterion is scored (`is_scored_criterion`), so
+`gold_correct` repeats that criterion's result on the judgment's other
+rows. The sidecar `<file>.meta.json` (`gold_judgments_metadata`)
+describes the columns and the counts.
 """
 
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from reports.export import (
     Column,
     _humeval_version,
     _system_name,
+    csv_encoding,
     gold_csv_filename,
     stream_csv,
 )
@@ -79,12 +81,13 @@ def gold_columns(kind: str) -> tuple[Column, ...]:
     return _LEADING_COLUMNS + middle + _TRAILING_COLUMNS
 
 
-def stream_gold_judgments_csv(study: Study, names: bool = False) -> Iterator[str]:
-    """Yield the gold export in chunks of text, starting with the byte order mark, in three queries.
+def stream_gold_judgments_csv(study: Study, names: bool = False, *, bom: bool = True) -> Iterator[str]:
+    """Yield the gold export in chunks of text, in three queries, starting with a byte order mark unless `bom` is False.
 
     Annotators are named by pseudonym, or by username when `names` is True.
     """
-    yield from stream_csv([column.name for column in gold_columns(study.kind)], gold_judgment_rows(study, names))
+    header = [column.name for column in gold_columns(study.kind)]
+    yield from stream_csv(header, gold_judgment_rows(study, names), bom=bom)
 
 
 def gold_judgment_rows(study: Study, names: bool = False) -> Iterator[list]:
@@ -188,8 +191,8 @@ def _flag(value) -> bool:
     return bool(value)
 
 
-def gold_judgments_metadata(study: Study, names: bool = False) -> dict:
-    """Describe the gold export of `study` for its sidecar `<file>.meta.json`; `names` as in the CSV."""
+def gold_judgments_metadata(study: Study, names: bool = False, *, bom: bool = True) -> dict:
+    """Describe the gold export of `study` for its sidecar `<file>.meta.json`; `names` and `bom` as in the CSV."""
     criterion = scored_criterion(study)
     judgments = Judgment.objects.filter(item__study=study, item__is_gold=True).aggregate(
         judgments=Count("pk"),
@@ -203,7 +206,7 @@ def gold_judgments_metadata(study: Study, names: bool = False) -> dict:
     return {
         "file": gold_csv_filename(study),
         "format": {
-            "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
+            "encoding": csv_encoding(bom),
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per judgment on a gold item and criterion",
             "formula_cells": "text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe",

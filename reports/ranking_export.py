@@ -2,9 +2,9 @@
 
 - `<study>-rankings.csv`: one row per criterion and system, in ranking
   order, in the same format as the judgments export (UTF-8 with a byte
-  order mark, RFC 4180, CRLF line ends, formula-like text cells prefixed
-  with an apostrophe). Numbers carry full precision; missing figures are
-  empty cells.
+  order mark unless asked without, RFC 4180, CRLF line ends, formula-like
+  text cells prefixed with an apostrophe). Numbers carry full precision;
+  missing figures are empty cells.
 - `<study>-rankings.csv.meta.json`: the method (bootstrap rounds, seed,
   confidence, anchor, K of online Elo), the counts each criterion rests on,
   why figures are missing, position bias, and the columns.
@@ -23,7 +23,7 @@ from django.utils import timezone, translation
 from django.utils.text import slugify
 
 from annotate.models import Study
-from reports.export import BYTE_ORDER_MARK, Column, _humeval_version, neutralise
+from reports.export import BYTE_ORDER_MARK, Column, _humeval_version, csv_encoding, neutralise
 from reports.ranking import Ranking, study_rankings
 
 COLUMNS = (
@@ -63,8 +63,8 @@ def english_rankings(study: Study, **options) -> list[Ranking]:
         return study_rankings(study, **options)
 
 
-def rankings_csv(rankings: list[Ranking]) -> str:
-    """Return the CSV text, starting with the byte order mark."""
+def rankings_csv(rankings: list[Ranking], *, bom: bool = True) -> str:
+    """Return the CSV text, starting with the byte order mark unless `bom` is False."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([column.name for column in COLUMNS])
@@ -89,15 +89,15 @@ def rankings_csv(rankings: list[Ranking]) -> str:
                 record.online_elo,
             ]
             writer.writerow([neutralise(cell) for cell in cells])
-    return BYTE_ORDER_MARK + buffer.getvalue()
+    return (BYTE_ORDER_MARK if bom else "") + buffer.getvalue()
 
 
-def rankings_metadata(study: Study, rankings: list[Ranking]) -> dict:
-    """Describe the CSV file for its sidecar `<file>.meta.json`."""
+def rankings_metadata(study: Study, rankings: list[Ranking], *, bom: bool = True) -> dict:
+    """Describe the CSV file for its sidecar `<file>.meta.json`; `bom` as in the CSV."""
     return {
         "file": rankings_filename(study, "csv"),
         "format": {
-            "encoding": "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')",
+            "encoding": csv_encoding(bom),
             "dialect": "RFC 4180, comma separated, CRLF line ends",
             "rows": "one per criterion and system, best first within a criterion",
         },

@@ -1,8 +1,11 @@
 """Staff pages of the live reports and the CSV export of judgments.
 
 Pages and files name annotators by pseudonym; a site admin may ask for
-account names with `?names=show` (annotate.pseudonyms). Each download of a
-data file is recorded in the audit log; the sidecar descriptions are not.
+account names with `?names=show` (annotate.pseudonyms). CSV files start with
+a byte order mark, so that Excel opens Chinese text correctly; `?bom=no`
+leaves it out, as for the table downloads (reports.export_views). Each
+download of a data file is recorded in the audit log; the sidecar
+descriptions are not.
 """
 
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
@@ -27,6 +30,7 @@ from reports import agreement, breakdowns, export, gold_export, ranking, ranking
 from reports.access import get_report_study, readable_studies, report_reader_required
 from reports.answer_table import load_study_answers
 from reports.answers import counted_judgments, limited_to
+from reports.export_views import bom_requested
 from reports.report_cache import cached_study_report
 
 
@@ -106,6 +110,7 @@ def study_report(request, study_uuid):
         "names_shown": names_are_shown(),
         "names_toggle_url": _names_toggled(request),
         "names_query": f"?{NAMES_OPTION}={SHOW_NAMES}" if names_are_shown() else "",
+        "no_bom_query": f"?{NAMES_OPTION}={SHOW_NAMES}&bom=no" if names_are_shown() else "?bom=no",
     }
     return render(request, "reports/study.html", context)
 
@@ -152,7 +157,8 @@ def judgments_csv(request, study_uuid):
     names = names_requested(request)
     record_event(request.user, AuditAction.EXPORTED, study, {"file": "judgments.csv", "annotator_names": names})
     response = StreamingHttpResponse(
-        export.stream_judgments_csv(study, names=names), content_type="text/csv; charset=utf-8"
+        export.stream_judgments_csv(study, names=names, bom=bom_requested(request)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=export.csv_filename(study)
@@ -164,7 +170,7 @@ def judgments_csv(request, study_uuid):
 @report_reader_required
 def judgments_csv_metadata(request, study_uuid):
     study = get_report_study(request.user, study_uuid)
-    metadata = export.judgments_metadata(study, names=names_requested(request))
+    metadata = export.judgments_metadata(study, names=names_requested(request), bom=bom_requested(request))
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{export.csv_filename(study)}.meta.json"
@@ -179,7 +185,8 @@ def gold_judgments_csv(request, study_uuid):
     names = names_requested(request)
     record_event(request.user, AuditAction.EXPORTED, study, {"file": "gold-judgments.csv", "annotator_names": names})
     response = StreamingHttpResponse(
-        gold_export.stream_gold_judgments_csv(study, names=names), content_type="text/csv; charset=utf-8"
+        gold_export.stream_gold_judgments_csv(study, names=names, bom=bom_requested(request)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=export.gold_csv_filename(study)
@@ -191,7 +198,7 @@ def gold_judgments_csv(request, study_uuid):
 @report_reader_required
 def gold_judgments_csv_metadata(request, study_uuid):
     study = get_report_study(request.user, study_uuid)
-    metadata = gold_export.gold_judgments_metadata(study, names=names_requested(request))
+    metadata = gold_export.gold_judgments_metadata(study, names=names_requested(request), bom=bom_requested(request))
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{export.gold_csv_filename(study)}.meta.json"
@@ -208,7 +215,8 @@ def rankings_csv(request, study_uuid):
     if error:
         return error
     record_event(request.user, AuditAction.EXPORTED, study, {"file": "rankings.csv"})
-    response = HttpResponse(ranking_export.rankings_csv(rankings), content_type="text/csv; charset=utf-8")
+    text = ranking_export.rankings_csv(rankings, bom=bom_requested(request))
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=ranking_export.rankings_filename(study, "csv")
     )
@@ -223,7 +231,7 @@ def rankings_csv_metadata(request, study_uuid):
     rankings, breakdown, error = _rankings_for_export(request, study)
     if error:
         return error
-    metadata = ranking_export.rankings_metadata(study, rankings)
+    metadata = ranking_export.rankings_metadata(study, rankings, bom=bom_requested(request))
     metadata["breakdown"] = breakdowns.breakdown_description(breakdown)
     response = JsonResponse(metadata, json_dumps_params={"ensure_ascii": False, "indent": 2})
     response["Content-Disposition"] = content_disposition_header(

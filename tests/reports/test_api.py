@@ -293,3 +293,69 @@ def test_browsable_api_renders_html(api, tiny_pairwise):
         response = api.get(address, HTTP_ACCEPT="text/html")
         assert response.status_code == 200, address
         assert response["Content-Type"].startswith("text/html"), address
+
+
+WITH_BOM = "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+WITHOUT_BOM = "UTF-8 without byte order mark; pandas.read_csv(path)"
+CSV_FILES = [("judgments-csv/", b"study,"), ("gold-judgments-csv/", b"study,"), ("rankings-csv/", b"criterion,")]
+CSV_SUFFIXES = [suffix for suffix, _header_start in CSV_FILES]
+
+
+def _body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize(("suffix", "header_start"), CSV_FILES)
+def test_csv_files_without_bom(api, tiny_pairwise, suffix, header_start):
+    default = api.get(url(tiny_pairwise.study, suffix))
+    without = api.get(url(tiny_pairwise.study, suffix), {"bom": "false"})
+    default_body, without_body = _body(default), _body(without)
+
+    assert default.status_code == 200
+    assert without.status_code == 200
+    assert default_body.startswith(b"\xef\xbb\xbf" + header_start)
+    assert without_body.startswith(header_start)
+    assert default_body == b"\xef\xbb\xbf" + without_body
+
+
+@pytest.mark.parametrize("suffix", CSV_SUFFIXES)
+def test_csv_sidecars_follow_bom(api, tiny_pairwise, suffix):
+    default = api.get(url(tiny_pairwise.study, f"{suffix}metadata/"))
+    without = api.get(url(tiny_pairwise.study, f"{suffix}metadata/"), {"bom": "false"})
+
+    assert default.json()["format"]["encoding"] == WITH_BOM
+    assert without.json()["format"]["encoding"] == WITHOUT_BOM
+
+
+def test_csv_files_equal_writers_without_bom(api, tiny_pairwise):
+    study = tiny_pairwise.study
+    query = {"bom": "false"}
+
+    judgments = _body(api.get(url(study, "judgments-csv/"), query)).decode("utf-8")
+    gold = _body(api.get(url(study, "gold-judgments-csv/"), query)).decode("utf-8")
+    rankings = _body(api.get(url(study, "rankings-csv/"), query)).decode("utf-8")
+
+    assert judgments == "".join(export.stream_judgments_csv(study, bom=False))
+    assert gold == "".join(gold_export.stream_gold_judgments_csv(study, bom=False))
+    assert rankings == ranking_export.rankings_csv(ranking_export.english_rankings(study), bom=False)
+
+
+@pytest.mark.parametrize("suffix", CSV_SUFFIXES)
+def test_csv_bad_bom_is_400(api, tiny_pairwise, suffix):
+    for path in (suffix, f"{suffix}metadata/"):
+        response = api.get(url(tiny_pairwise.study, path), {"bom": "perhaps"})
+        assert response.status_code == 400, path
+        assert "bom" in field_errors(response), path
+
+
+def test_rankings_json_rejects_bom(api, tiny_pairwise):
+    response = api.get(url(tiny_pairwise.study, "rankings/"), {"bom": "false"})
+
+    assert response.status_code == 400
+    assert "bom" in field_errors(response)
+
+
+def test_rankings_bom_of_rating_study_is_404(api, rating_report):
+    for suffix in ("rankings/", "rankings-csv/", "rankings-csv/metadata/"):
+        response = api.get(url(rating_report, suffix), {"bom": "perhaps"})
+        assert response.status_code == 404, suffix

@@ -15,6 +15,7 @@ import pandas
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from annotate.models import AuditAction, AuditEvent, Item, Judgment, Outcome
@@ -325,6 +326,36 @@ def test_download_matches_command(api, mixed, tmp_path, table, file_format, quer
     assert response["Content-Type"] == {"csv": "text/csv", "jsonl": "application/x-ndjson"}[file_format] + (
         "; charset=utf-8"
     )
+
+
+@pytest.mark.parametrize(
+    ("api_query", "page_query", "command_options"),
+    [({}, {}, ["--bom"]), ({"bom": "false"}, {"bom": "no"}, [])],
+    ids=["bom", "no-bom"],
+)
+@pytest.mark.parametrize(
+    ("table", "api_suffix", "page_name"),
+    [
+        ("judgments", "judgments-csv/", "reports:judgments_csv"),
+        ("gold", "gold-judgments-csv/", "reports:gold_judgments_csv"),
+        ("rankings", "rankings-csv/", "reports:rankings_csv"),
+    ],
+)
+def test_report_csv_files_match_command(
+    api, admin_user, mixed, tmp_path, table, api_suffix, page_name, api_query, page_query, command_options
+):
+    page = Client()
+    page.force_login(admin_user)
+
+    from_api = content(api.get(url(mixed.study, api_suffix), api_query))
+    from_page = content(page.get(reverse(page_name, args=[mixed.study.uuid]), page_query))
+    expected_bytes, expected_metadata = command_export(mixed.study, tmp_path, table, "csv", *command_options)
+    api_metadata = api.get(url(mixed.study, f"{api_suffix}metadata/"), api_query).json()
+
+    assert from_api == expected_bytes
+    assert from_page == expected_bytes
+    assert expected_bytes.startswith(b"\xef\xbb\xbf") == bool(command_options)
+    assert api_metadata["format"]["encoding"] == expected_metadata["format"]["encoding"]
 
 
 @pytest.mark.parametrize("table", ["judgments", "gold", "annotators", "agreement"])

@@ -269,3 +269,46 @@ def test_report_page_without_scores(client):
     page = client.get(reverse("reports:study", args=[study.uuid])).content.decode()
 
     assert "No model of this study has benchmark scores yet" in page
+
+
+def test_csv_export_without_bom(client):
+    study, runs = rating_study([1, 2, 3])
+    for index, run in enumerate(runs):
+        add_result(run.model, "mmlu", 0.25 + index / 10, shots=5)
+    client.force_login(make_user(superuser=True))
+    address = reverse("reports:benchmarks_csv", args=[study.uuid])
+
+    default = client.get(address).content
+    without = client.get(address, {"bom": "no"}).content
+
+    assert default.startswith(b"\xef\xbb\xbfsystem,")
+    assert without.startswith(b"system,model,")
+    assert default == b"\xef\xbb\xbf" + without
+
+
+def test_csv_metadata_encoding_follows_bom(client):
+    study, runs = rating_study([1, 2, 3])
+    for index, run in enumerate(runs):
+        add_result(run.model, "boolq", 0.5 + index / 10)
+    client.force_login(make_user(superuser=True))
+    address = reverse("reports:benchmarks_csv_metadata", args=[study.uuid])
+
+    default = json.loads(client.get(address).content)["format"]["encoding"]
+    without = json.loads(client.get(address, {"bom": "no"}).content)["format"]["encoding"]
+
+    assert default == "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+    assert without == "UTF-8 without byte order mark; pandas.read_csv(path)"
+
+
+def test_report_links_csv_without_bom(client):
+    study, runs = rating_study([1, 2, 3])
+    for index, run in enumerate(runs):
+        add_result(run.model, "mmlu", 0.25 + index / 10, shots=5)
+    client.force_login(make_user(superuser=True))
+    address = reverse("reports:benchmarks_csv", args=[study.uuid])
+
+    page = client.get(reverse("reports:study", args=[study.uuid])).content.decode()
+    with_options = client.get(reverse("reports:study", args=[study.uuid]), {"excluded": "include"}).content.decode()
+
+    assert f'href="{address}?bom=no"' in page
+    assert f'href="{address}?excluded=include&amp;bom=no"' in with_options

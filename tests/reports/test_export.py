@@ -300,3 +300,48 @@ def test_metadata_download(client, staff, export_study):
     assert [criterion["name"] for criterion in described["criteria"]] == ["overall", "安全"]
     assert described["systems"] == ["Xenoqua 温度1", "Yarrowin", "Zephyral"]
     assert "utf-8-sig" in described["format"]["encoding"]
+
+
+def test_csv_without_bom(client, staff, export_study):
+    _, with_bom = _download(client, staff, export_study)
+
+    response = client.get(reverse("reports:judgments_csv", args=[export_study.uuid]), {"bom": "no"})
+    body = b"".join(response.streaming_content)
+
+    assert response.status_code == 200
+    assert body.startswith(b"study,")
+    assert _rows(body)[0] == PAIRWISE_HEADER
+    assert with_bom == b"\xef\xbb\xbf" + body
+
+
+def test_csv_keeps_bom_unless_no(client, staff, export_study):
+    client.force_login(staff)
+
+    response = client.get(reverse("reports:judgments_csv", args=[export_study.uuid]), {"bom": "false"})
+
+    assert b"".join(response.streaming_content).startswith(b"\xef\xbb\xbfstudy,")
+
+
+def test_metadata_encoding_follows_bom(client, staff, export_study):
+    client.force_login(staff)
+    address = reverse("reports:judgments_csv_metadata", args=[export_study.uuid])
+
+    default = json.loads(client.get(address).content)["format"]["encoding"]
+    without = json.loads(client.get(address, {"bom": "no"}).content)["format"]["encoding"]
+
+    assert default == "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+    assert without == "UTF-8 without byte order mark; pandas.read_csv(path)"
+
+
+def test_report_links_csv_without_bom(client, staff, export_study):
+    client.force_login(staff)
+    judgments = reverse("reports:judgments_csv", args=[export_study.uuid])
+    gold = reverse("reports:gold_judgments_csv", args=[export_study.uuid])
+
+    page = client.get(reverse("reports:study", args=[export_study.uuid])).content.decode()
+    named = client.get(reverse("reports:study", args=[export_study.uuid]), {"names": "show"}).content.decode()
+
+    assert f'href="{judgments}?bom=no"' in page
+    assert f'href="{gold}?bom=no"' in page
+    assert f'href="{judgments}?names=show&amp;bom=no"' in named
+    assert f'href="{gold}?names=show&amp;bom=no"' in named

@@ -353,3 +353,26 @@ def test_gold_downloads_staff_only(client, staff, with_gold, name):
     assert annotator.status_code == 404
     assert posted.status_code == 405
     assert unknown.status_code == 404
+
+
+def test_gold_csv_without_bom(client, staff, with_gold):
+    client.force_login(staff)
+    address = reverse("reports:gold_judgments_csv", args=[with_gold.study.uuid])
+
+    default = b"".join(client.get(address).streaming_content)
+    without = b"".join(client.get(address, {"bom": "no"}).streaming_content)
+
+    assert default.startswith(b"\xef\xbb\xbfstudy,")
+    assert without.startswith(b"study,item_uuid,")
+    assert default == b"\xef\xbb\xbf" + without
+
+
+def test_gold_metadata_encoding_follows_bom(client, staff, with_gold):
+    client.force_login(staff)
+    address = reverse("reports:gold_judgments_csv_metadata", args=[with_gold.study.uuid])
+
+    default = json.loads(client.get(address).content)["format"]["encoding"]
+    without = json.loads(client.get(address, {"bom": "no"}).content)["format"]["encoding"]
+
+    assert default == "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+    assert without == "UTF-8 without byte order mark; pandas.read_csv(path)"

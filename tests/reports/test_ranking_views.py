@@ -183,3 +183,32 @@ def test_export_post_not_allowed(client, staff, rated_study, name):
     response = client.post(reverse(name, args=[rated_study.uuid]))
 
     assert response.status_code == 405
+
+
+def test_rankings_csv_without_bom(client, staff, rated_study):
+    default = _get(client, staff, "reports:rankings_csv", rated_study).content
+
+    without = _get(client, staff, "reports:rankings_csv", rated_study, "?bom=no").content
+
+    assert default.startswith(b"\xef\xbb\xbfcriterion,")
+    assert without.startswith(b"criterion,rank,system,")
+    assert default == b"\xef\xbb\xbf" + without
+
+
+def test_rankings_metadata_encoding_follows_bom(client, staff, rated_study):
+    default = json.loads(_get(client, staff, "reports:rankings_csv_metadata", rated_study).content)
+
+    without = json.loads(_get(client, staff, "reports:rankings_csv_metadata", rated_study, "?bom=no").content)
+
+    assert default["format"]["encoding"] == "UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
+    assert without["format"]["encoding"] == "UTF-8 without byte order mark; pandas.read_csv(path)"
+
+
+def test_report_links_rankings_without_bom(client, staff, rated_study):
+    address = reverse("reports:rankings_csv", args=[rated_study.uuid])
+
+    page = _get(client, staff, "reports:study", rated_study).content.decode()
+    with_options = _get(client, staff, "reports:study", rated_study, "?surplus=include").content.decode()
+
+    assert f'href="{address}?bom=no"' in page
+    assert f'href="{address}?surplus=include&amp;bom=no"' in with_options

@@ -8,7 +8,6 @@ from annotate.audit import record_event
 from annotate.models import AuditAction, Study, StudyKind
 from generation.lookup import NotFound, get_by_name
 from reports import archive, export_files, ranking_export
-from reports.export import BYTE_ORDER_MARK
 
 WHAT = (*export_files.TABLE_KINDS, "rankings", "archive")
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".zip": "zip"}
@@ -151,14 +150,10 @@ def _write_table(study: Study, what: str, path: Path, file_format: str, options:
 
 def _write_rankings(study: Study, path: Path, bom: bool) -> dict:
     rankings = ranking_export.english_rankings(study)
-    text = ranking_export.rankings_csv(rankings)
-    if not bom:
-        text = text.removeprefix(BYTE_ORDER_MARK)
+    text = ranking_export.rankings_csv(rankings, bom=bom)
     _write_atomically(path, lambda handle: handle.write(text))
-    metadata = ranking_export.rankings_metadata(study, rankings)
+    metadata = ranking_export.rankings_metadata(study, rankings, bom=bom)
     metadata["file"] = path.name
-    if not bom:
-        metadata["format"]["encoding"] = "UTF-8 without byte order mark; pandas.read_csv(path)"
     metadata["versions"] = export_files.package_versions()
     return metadata
 
