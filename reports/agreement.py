@@ -765,7 +765,8 @@ def agreement_metadata(study: Study, **options) -> dict:
                     "the same item and criterion, the share that agree, over all criteria"
                 ),
                 "counted": (
-                    "gold items never count; surplus judgments and judgments of excluded annotators are left out"
+                    "gold items never count; surplus judgments and judgments of excluded annotators are left out; "
+                    "rating scores outside their criterion's scale are left out"
                 ),
             },
             "over_all_criteria": _result_metadata(report.overall),

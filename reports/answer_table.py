@@ -13,6 +13,14 @@ applied as masks:
 - the active breakdown (`reports.answers.limited_to`) selects prompts by
   category and language and may leave one annotator out.
 
+When the answers are read, a rating answer whose stored score lies
+outside its criterion's scale gets NO_SCORE, so that no figure counts it,
+and is marked in `AnswerColumns.out_of_scale`. The forms accept only
+scores on the scale, but code, the ORM or the database can store any
+smallint, and such a score would otherwise move every mean, median and
+agreement figure. The judgment export reads the answers with its own
+query and keeps the stored score.
+
 The arrays hold the whole study and each mask applies the breakdown active
 when it is computed, so one read serves every breakdown, and the
 per-annotator counts and median times cover the whole study as they should.
@@ -29,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connections, router
 
-from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study
+from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study, StudyKind
 from generation.models import Prompt, Response
 from reports.answers import active_breakdown
 from reports.grouping import unique_ids
@@ -102,13 +110,16 @@ class AnswerColumns:
     `judgment` is a row of JudgmentColumns and `criterion` a position in
     StudyAnswers.criteria. `result` is the canonical result code of a
     pairwise answer (NO_RESULT otherwise) and `score` a rating answer's
-    score (NO_SCORE otherwise).
+    score (NO_SCORE otherwise). `out_of_scale` marks the rating answers
+    whose stored score lies outside their criterion's scale; their `score`
+    is NO_SCORE too.
     """
 
     judgment: np.ndarray
     criterion: np.ndarray
     result: np.ndarray
     score: np.ndarray
+    out_of_scale: np.ndarray
 
 
 @dataclass
@@ -180,6 +191,8 @@ def load_study_answers(study: Study) -> StudyAnswers:
     items = _load_items(study)
     judgments = _load_judgments(study, items)
     answers = _load_answers(criteria, items, judgments)
+    if study.kind == StudyKind.RATING:
+        _leave_out_of_scale_scores(answers, criteria)
     return StudyAnswers(study, criteria, items, judgments, answers)
 
 
@@ -371,7 +384,13 @@ def _load_answers(criteria: list[Criterion], items: ItemColumns, judgments: Judg
     result[is_win & (winner == items.second_response_ids[item])] = SECOND_WINS_CODE
     result[outcome == _OUTCOME_CODES[Outcome.TIE]] = TIE_CODE
     result[outcome == _OUTCOME_CODES[Outcome.BOTH_BAD]] = BOTH_BAD_CODE
-    return AnswerColumns(judgment=rows, criterion=criterion, result=result, score=score[order])
+    return AnswerColumns(
+        judgment=rows,
+        criterion=criterion,
+        result=result,
+        score=score[order],
+        out_of_scale=np.zeros(rows.size, dtype=bool),
+    )
 
 
 def _empty_answers() -> AnswerColumns:
@@ -380,7 +399,19 @@ def _empty_answers() -> AnswerColumns:
         criterion=np.zeros(0, dtype=np.int16),
         result=np.zeros(0, dtype=np.int8),
         score=np.zeros(0, dtype=np.int32),
+        out_of_scale=np.zeros(0, dtype=bool),
     )
+
+
+def _leave_out_of_scale_scores(answers: AnswerColumns, criteria: list[Criterion]) -> None:
+    """Mark the scores outside their own criterion's scale in `out_of_scale` and set them to NO_SCORE."""
+    lowest = np.array([criterion.scale_min for criterion in criteria], dtype=np.int32)
+    highest = np.array([criterion.scale_max for criterion in criteria], dtype=np.int32)
+    scored = answers.score != NO_SCORE
+    answers.out_of_scale = scored & (
+        (answers.score < lowest[answers.criterion]) | (answers.score > highest[answers.criterion])
+    )
+    answers.score[answers.out_of_scale] = NO_SCORE
 
 
 def _fetch_columns(

@@ -95,7 +95,7 @@ _PAIRWISE_COLUMNS = (
 )
 _RATING_COLUMNS = (
     Column("system", "System whose response was rated."),
-    Column("score", "Score on the criterion's scale, an integer."),
+    Column("score", "Score as stored, an integer; the report leaves out a score outside the criterion's scale."),
 )
 _TRAILING_COLUMNS = (
     Column("rationale", "The annotator's optional rationale for the whole judgment."),

@@ -121,6 +121,10 @@ def _figure_export(study: Study, kind: str, report) -> ExportTable:
         "counted": {"surplus_judgments": False, "excluded_annotators": False, "gold_items": False},
         "columns": [{"name": column.name, "description": column.description} for column in table.columns],
     }
+    if study.kind == StudyKind.RATING:
+        # Scores outside their criterion's scale count in no figure. The models
+        # table gives their number per criterion in `counts`.
+        described["counted"]["out_of_scale_scores"] = False
     if kind == "models" and study.kind == StudyKind.RATING:
         described["rows"] = "one per criterion and system, best mean first within a criterion"
     return ExportTable(kind, [column.name for column in table.columns], table.rows, described)
@@ -141,9 +145,7 @@ def _format_description(file_format: str, bom: bool, names: bool, earlier: dict 
     described = {"rows": earlier["rows"]} if earlier and "rows" in earlier else {}
     if file_format == "csv":
         described.update(
-            encoding="UTF-8 with byte order mark; pandas.read_csv(path, encoding='utf-8-sig')"
-            if bom
-            else "UTF-8 without byte order mark; pandas.read_csv(path)",
+            encoding=export.csv_encoding(bom),
             dialect="RFC 4180, comma separated, CRLF line ends",
             formula_cells="text cells starting with =, +, -, @, tab or carriage return carry a leading apostrophe",
             missing_values="empty cells",

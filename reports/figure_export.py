@@ -141,7 +141,14 @@ def _models_table(report: StudyReport) -> FigureTable:
 
     summaries = [section.ratings for section in report.sections]
     rows = [_rating_cells(summary.criterion.name, rating) for summary in summaries for rating in summary.systems]
-    counts = {summary.criterion.name: {"scores": summary.answers, "prompts": summary.prompts} for summary in summaries}
+    counts = {
+        summary.criterion.name: {
+            "scores": summary.answers,
+            "prompts": summary.prompts,
+            "out_of_scale_scores": summary.out_of_scale_scores,
+        }
+        for summary in summaries
+    }
     return FigureTable(_RATING_MODEL_COLUMNS, rows, ratings_metadata(summaries)["method"], counts)
 
 
@@ -214,7 +221,10 @@ def _agreement_table(report: StudyReport) -> FigureTable:
         "seed": agreement.method.seed,
         "confidence": agreement.method.confidence,
         "resampled_unit": agreement.method.resampled_unit,
-        "counted": "gold items never count; surplus judgments and judgments of excluded annotators are left out",
+        "counted": (
+            "gold items never count; surplus judgments and judgments of excluded annotators are left out; "
+            "rating scores outside their criterion's scale are left out"
+        ),
     }
     counts = {scope: {"units": result.units, "judgments": result.judgments} for scope, result in results}
     return FigureTable(AGREEMENT_COLUMNS, rows, method, counts)

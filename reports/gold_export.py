@@ -62,7 +62,7 @@ _PAIRWISE_COLUMNS = (
 )
 _RATING_COLUMNS = (
     Column("system", "System whose response was rated; empty for an attention check."),
-    Column("score", "Score on the criterion's scale, an integer."),
+    Column("score", "Score as stored, an integer; the report leaves out a score outside the criterion's scale."),
     Column("right_min_score", "Lowest score accepted as right, on the scored criterion's scale."),
     Column("right_max_score", "Highest score accepted as right, on the scored criterion's scale."),
 )

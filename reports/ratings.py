@@ -19,6 +19,11 @@ draw.
 
 The median of an even number of scores is the mean of the two middle ones,
 so it may end in .5.
+
+A stored score outside its criterion's scale counts in no figure, because
+reports.answer_table leaves it out when it reads the answers.
+`CriterionRatings.out_of_scale_scores` counts such scores among the
+answers that the options and the active breakdown count.
 """
 
 import math
@@ -75,8 +80,11 @@ class CriterionRatings:
     """Scores per system for one criterion, best mean first.
 
     `scores` are the values the distribution columns stand for: the
-    criterion's scale, plus any score outside it that was stored.
-    `prompts` counts the prompts with a score on this criterion.
+    criterion's scale, plus any score outside it when the scale changed
+    while the report was being computed (see `_Layout`). `prompts` counts
+    the prompts with a score on this criterion. `out_of_scale_scores` counts the answers left out of every
+    figure because their stored score lies outside the scale, among the
+    answers these options and the active breakdown count.
     """
 
     criterion: Criterion
@@ -85,6 +93,7 @@ class CriterionRatings:
     scores: list[int] = field(default_factory=list)
     prompts: int = 0
     method: BootstrapMethod | None = None
+    out_of_scale_scores: int = 0
 
     @property
     def answers(self) -> int:
@@ -116,7 +125,9 @@ def study_ratings(
     method = bootstrap_method(rounds, seed, confidence, RESAMPLED_UNIT)
     criteria = list(study.criteria.order_by("position", "pk"))
     systems = list(load_systems(study).values())
-    rows = _score_rows(table or load_study_answers(study), include_surplus, include_excluded)
+    table = table or load_study_answers(study)
+    rows = _score_rows(table, include_surplus, include_excluded)
+    out_of_scale = _out_of_scale_counts(table, criteria, include_surplus, include_excluded)
     layout = _Layout(criteria, systems, rows)
     matrix = layout.matrix(rows)
     totals = np.asarray(matrix.sum(axis=0)).ravel()
@@ -138,7 +149,13 @@ def study_ratings(
         ratings.sort(key=lambda rating: (rating.mean is None, -(rating.mean or 0.0), rating.system.name))
         summaries.append(
             CriterionRatings(
-                criterion, include_surplus, ratings, scores.tolist(), int(criterion_prompts[position]), method
+                criterion,
+                include_surplus,
+                ratings,
+                scores.tolist(),
+                int(criterion_prompts[position]),
+                method,
+                out_of_scale_scores=int(out_of_scale[position]),
             )
         )
     return summaries
@@ -168,12 +185,25 @@ def _score_rows(table: StudyAnswers, include_surplus: bool, include_excluded: bo
     return [(*row, count) for row, count in zip(groups.tolist(), counts.tolist(), strict=True)]
 
 
+def _out_of_scale_counts(
+    table: StudyAnswers, criteria: list[Criterion], include_surplus: bool, include_excluded: bool
+) -> np.ndarray:
+    """Count, per criterion in `criteria`, the counted answers whose score lies outside the criterion's scale."""
+    answers = table.answers
+    positions = table.criterion_positions(criteria)[answers.criterion]
+    left_out = table.counted_answers(include_surplus=include_surplus, include_excluded=include_excluded)
+    left_out &= answers.out_of_scale & (positions >= 0)
+    return np.bincount(positions[left_out], minlength=len(criteria))
+
+
 class _Layout:
     """Column layout of the count matrix: one block per criterion, in it one run of score columns per system.
 
-    A criterion's score columns cover its scale plus any stored score
-    outside it. Rows of systems that are no longer part of the study are
-    left out, as are rows of criteria not asked for.
+    A criterion's score columns cover its scale plus any other score in
+    the rows, which occurs only when the scale changed between the read of
+    the answers and the read of `criteria`. Rows of systems that are no
+    longer part of the study are left out, as are rows of criteria not
+    asked for.
     """
 
     def __init__(self, criteria: list[Criterion], systems: list[System], rows: list[tuple]):
@@ -301,7 +331,10 @@ def ratings_metadata(summaries: list[CriterionRatings]) -> dict:
             "seed": method.seed if method else None,
             "confidence": method.confidence if method else None,
             "resampled_unit": RESAMPLED_UNIT,
-            "counted": "gold items never count; surplus judgments and judgments of excluded annotators are left out",
+            "counted": (
+                "gold items never count; surplus judgments and judgments of excluded annotators are left out; "
+                "scores outside their criterion's scale are left out and counted in out_of_scale_scores"
+            ),
         },
         "criteria": [
             {
@@ -309,6 +342,7 @@ def ratings_metadata(summaries: list[CriterionRatings]) -> dict:
                 "scale_min": summary.criterion.scale_min,
                 "scale_max": summary.criterion.scale_max,
                 "prompts": summary.prompts,
+                "out_of_scale_scores": summary.out_of_scale_scores,
                 "systems": [_rating_metadata(rating) for rating in summary.systems],
             }
             for summary in summaries

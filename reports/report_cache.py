@@ -48,7 +48,9 @@ from reports.systems import load_systems
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 6 * 60 * 60
-KEY_PREFIX = "humeval:study-report:v1"
+# Raise the version when the figures or their fields change for the same data, so
+# no report computed by the old code is served.
+KEY_PREFIX = "humeval:study-report:v2"
 
 T = TypeVar("T")
 

@@ -208,16 +208,19 @@ def test_sparse_system_gets_no_interval(db):
     assert ratings["Pellamy"].mean_interval == Interval(3.0, 3.0)
 
 
-def test_score_outside_scale_gets_a_column(rating_study):
+def test_score_outside_scale_left_out(rating_study):
     item = rating_study.items.first()
     criterion = rating_study.criteria.get(name="fluency")
     judge(item, make_user(), {"fluency": 4})
     CriterionAnswer.objects.filter(criterion=criterion, score=4).update(score=9)
 
-    fluency, _ = study_ratings(rating_study)
+    fluency, accuracy = study_ratings(rating_study)
 
-    assert fluency.scores == [1, 2, 3, 4, 5, 9]
-    assert sum(cell.count for rating in fluency.systems for cell in rating.distribution if cell.score == 9) == 2
+    assert fluency.scores == [1, 2, 3, 4, 5]
+    assert fluency.out_of_scale_scores == 2
+    assert accuracy.out_of_scale_scores == 0
+    # Pellamy keeps 5 and 3 of its fluency scores.
+    assert (_by_name(fluency)["Pellamy"].count, _by_name(fluency)["Pellamy"].mean) == (2, 4.0)
 
 
 def test_ratings_query_count_does_not_grow(db):
