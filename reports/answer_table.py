@@ -54,8 +54,8 @@ NO_RESULT = -1
 # A score no SmallIntegerField holds, so it cannot clash with a stored score.
 NO_SCORE = -1_000_000
 
-# Each table is read in slices of this many ids, which bounds the memory a read needs.
-SLICE_IDS = 250_000
+# Each table is read in slices of at most this many rows, which bounds the memory a read needs.
+SLICE_ROWS = 250_000
 
 
 @dataclass
@@ -427,9 +427,9 @@ def _fetch_columns(
     numbers (`group_concat` on SQLite, `string_agg` on PostgreSQL), which
     numpy parses, because making a Python value of every cell was most of
     the cost of the read. The aggregates of one query take the same rows in
-    the same order, so the arrays line up row by row. Slices of SLICE_IDS
-    ids bound the size of the texts, and so the memory, whatever the size
-    of the table.
+    the same order, so the arrays line up row by row. Slices of at most
+    SLICE_ROWS rows of `table` bound the size of the texts, and so the
+    memory, whatever the size of the table and the gaps between its ids.
     """
     sqlite = connection.vendor == "sqlite"
     aggregates = [
@@ -443,26 +443,43 @@ def _fetch_columns(
     )
     parts: list[list[np.ndarray]] = [[] for _ in columns]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN({name('id')}), MAX({name('id')}) FROM {name(table)}")
-        lowest, highest = cursor.fetchone()
-        if lowest is not None:
-            for start in range(lowest, highest + 1, SLICE_IDS):
-                cursor.execute(sql, [start, start + SLICE_IDS, *params])
-                count, *texts = cursor.fetchone()
-                if not count:
-                    continue
-                for column, (text, dtype) in enumerate(zip(texts, columns.values(), strict=True)):
-                    values = np.fromstring(text, dtype=np.int64, sep=",")
-                    if values.size != count:
-                        raise RuntimeError(
-                            f"Parsing a column of {table} gave {values.size} numbers for {count} rows; "
-                            "the database returned text that is not a list of integers."
-                        )
-                    parts[column].append(values.astype(dtype, copy=False))
+        for start, end in _id_slices(cursor, name(table), name("id")):
+            cursor.execute(sql, [start, end, *params])
+            count, *texts = cursor.fetchone()
+            if not count:
+                continue
+            for column, (text, dtype) in enumerate(zip(texts, columns.values(), strict=True)):
+                values = np.fromstring(text, dtype=np.int64, sep=",")
+                if values.size != count:
+                    raise RuntimeError(
+                        f"Parsing a column of {table} gave {values.size} numbers for {count} rows; "
+                        "the database returned text that is not a list of integers."
+                    )
+                parts[column].append(values.astype(dtype, copy=False))
     return [
         np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
         for chunks, dtype in zip(parts, columns.values(), strict=True)
     ]
+
+
+def _id_slices(cursor, table: str, id_column: str):
+    """Yield (first id, end id) of consecutive slices of at most SLICE_ROWS rows of `table`, each end excluded.
+
+    Each boundary is found by walking the primary key's index SLICE_ROWS
+    rows on, so the number of slices follows the number of rows, however
+    far apart the ids lie.
+    """
+    cursor.execute(f"SELECT MIN({id_column}), MAX({id_column}) FROM {table}")
+    start, highest = cursor.fetchone()
+    while start is not None:
+        cursor.execute(
+            f"SELECT {id_column} FROM {table} WHERE {id_column} >= %s ORDER BY {id_column} LIMIT 1 OFFSET %s",
+            [start, SLICE_ROWS],
+        )
+        row = cursor.fetchone()
+        end = row[0] if row else highest + 1
+        yield start, end
+        start = row[0] if row else None
 
 
 def _sorting_order(keys: np.ndarray) -> np.ndarray:

@@ -243,8 +243,8 @@ def test_table_read_in_many_slices_matches_one(pairwise_study, monkeypatch):
 
     study, _annotators = pairwise_study
     whole = load_study_answers(study)
-    # Slices of 3 ids: most hold a few rows of the study, some none at all.
-    monkeypatch.setattr(answer_table, "SLICE_IDS", 3)
+    # Slices of 3 rows: most hold a few rows of the study, some none at all.
+    monkeypatch.setattr(answer_table, "SLICE_ROWS", 3)
     sliced = load_study_answers(study)
 
     for part in ("items", "judgments", "answers"):
