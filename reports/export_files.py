@@ -32,7 +32,7 @@ from django.utils.text import slugify
 
 from annotate.models import Study, StudyKind
 from annotate.pseudonyms import annotator_names_shown, naming_description
-from reports import annotator_export, export, figure_export, gold_export
+from reports import annotator_export, export, figure_export, gold_export, judgment_jsonl
 from reports.agreement import annotator_figures, study_agreement_report
 
 TABLE_KINDS = ("judgments", "gold", "annotators", "models", "pairs", "agreement")
@@ -163,14 +163,14 @@ def _format_description(file_format: str, bom: bool, names: bool, earlier: dict 
 def write_rows(handle: TextIO, header: list[str], rows: Iterable[list], file_format: str, bom: bool = False) -> int:
     """Write `rows` to a text handle opened with newline="" in `file_format`; return the number of rows written.
 
-    JudgmentRows are written as CSV by their own `csv_chunks()`, which
-    gives the same text several times faster than csv.writer with a check
-    of every cell.
+    JudgmentRows are written by their own fast writers (`csv_chunks()`,
+    reports.judgment_jsonl), which give the same text several times faster
+    than csv.writer with a check of every cell or json.dumps of every row.
     """
     write_row = _row_writer(handle, header, file_format, bom)
     written = 0
-    if file_format == "csv" and isinstance(rows, export.JudgmentRows):
-        for lines in rows.csv_chunks(export.ROWS_PER_CHUNK):
+    if isinstance(rows, export.JudgmentRows):
+        for lines in _judgment_chunks(rows, file_format):
             handle.write("".join(lines))
             written += len(lines)
         return written
@@ -183,13 +183,13 @@ def write_rows(handle: TextIO, header: list[str], rows: Iterable[list], file_for
 def stream_rows(header: list[str], rows: Iterable[list], file_format: str, bom: bool = False) -> Iterator[str]:
     """Yield the file's text in chunks of export.ROWS_PER_CHUNK rows, for a streaming HTTP response.
 
-    JudgmentRows are written as CSV by their own `csv_chunks()`, as in write_rows.
+    JudgmentRows are written by their own fast writers, as in write_rows.
     """
     buffer = io.StringIO()
     write_row = _row_writer(buffer, header, file_format, bom)
-    if file_format == "csv" and isinstance(rows, export.JudgmentRows):
+    if isinstance(rows, export.JudgmentRows):
         # Chunks as below: a full one is sent at once, the rest with the final drain.
-        for lines in rows.csv_chunks(export.ROWS_PER_CHUNK):
+        for lines in _judgment_chunks(rows, file_format):
             buffer.write("".join(lines))
             if len(lines) >= export.ROWS_PER_CHUNK:
                 yield _drain(buffer)
@@ -203,6 +203,13 @@ def stream_rows(header: list[str], rows: Iterable[list], file_format: str, bom: 
             yield _drain(buffer)
             pending = 0
     yield _drain(buffer)
+
+
+def _judgment_chunks(rows: "export.JudgmentRows", file_format: str) -> Iterator[list[str]]:
+    """Yield the judgment export's records in lists, from the fast writer of its format."""
+    if file_format == "csv":
+        return rows.csv_chunks(export.ROWS_PER_CHUNK)
+    return judgment_jsonl.jsonl_chunks(rows, export.ROWS_PER_CHUNK)
 
 
 def _drain(buffer: io.StringIO) -> str:

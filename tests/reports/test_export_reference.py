@@ -350,3 +350,41 @@ def test_jsonl_flags_are_booleans(pairwise_study):
     records = [json.loads(line) for line in written.getvalue().splitlines()]
     assert {record["is_surplus"] for record in records} == {True, False}
     assert {record["annotator_excluded"] for record in records} == {True, False}
+
+
+@pytest.mark.parametrize("names", [False, True], ids=["pseudonyms", "names"])
+def test_jsonl_bytes_equal_json_dumps(study, names):
+    table = export_files.export_table(study, "judgments", names=names)
+    fast, plain = io.StringIO(), io.StringIO()
+
+    fast_count = export_files.write_rows(fast, table.header, table.rows, "jsonl")
+    # A list is not JudgmentRows, so write_rows takes its json.dumps-per-row path.
+    plain_count = export_files.write_rows(plain, table.header, list(table.rows), "jsonl")
+
+    assert fast.getvalue() == plain.getvalue()
+    assert fast_count == plain_count == len(_reference_rows(study, names))
+
+
+def test_jsonl_writes_endless_time_as_null(study):
+    judgment = Judgment.objects.filter(item__study=study, item__is_gold=False).order_by("pk").first()
+    Judgment.objects.filter(pk=judgment.pk).update(time_on_task_seconds=float("inf"))
+    table = export_files.export_table(study, "judgments")
+    written = io.StringIO()
+
+    export_files.write_rows(written, table.header, table.rows, "jsonl")
+
+    times = [json.loads(line)["time_on_task_seconds"] for line in written.getvalue().splitlines()]
+    assert None in times
+    assert written.getvalue().count('"time_on_task_seconds": null') == times.count(None)
+
+
+def test_stream_rows_jsonl_in_chunks(study, monkeypatch):
+    monkeypatch.setattr(export, "ROWS_PER_CHUNK", 7)
+    table = export_files.export_table(study, "judgments")
+    plain = io.StringIO()
+    export_files.write_rows(plain, table.header, list(table.rows), "jsonl")
+
+    chunks = list(export_files.stream_rows(table.header, table.rows, "jsonl"))
+
+    assert "".join(chunks) == plain.getvalue()
+    assert len(chunks) == -(-len(_reference_rows(study, names=False)) // 7)
