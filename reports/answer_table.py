@@ -437,14 +437,14 @@ def _fetch_columns(
         for expression in columns
     ]
     name = connection.ops.quote_name
-    sql = (
-        f"SELECT COUNT(*), {', '.join(aggregates)} FROM {source} "
-        f"WHERE {id_column} >= %s AND {id_column} < %s AND ({where})"
-    )
+    select = f"SELECT COUNT(*), {', '.join(aggregates)} FROM {source} WHERE {id_column} >= %s"
     parts: list[list[np.ndarray]] = [[] for _ in columns]
     with connection.cursor() as cursor:
         for start, end in _id_slices(cursor, name(table), name("id")):
-            cursor.execute(sql, [start, end, *params])
+            if end is None:
+                cursor.execute(f"{select} AND ({where})", [start, *params])
+            else:
+                cursor.execute(f"{select} AND {id_column} < %s AND ({where})", [start, end, *params])
             count, *texts = cursor.fetchone()
             if not count:
                 continue
@@ -463,23 +463,25 @@ def _fetch_columns(
 
 
 def _id_slices(cursor, table: str, id_column: str):
-    """Yield (first id, end id) of consecutive slices of at most SLICE_ROWS rows of `table`, each end excluded.
+    """Yield (first id, end id) of consecutive slices of at most SLICE_ROWS rows of `table`.
 
-    Each boundary is found by walking the primary key's index SLICE_ROWS
-    rows on, so the number of slices follows the number of rows, however
-    far apart the ids lie.
+    The end id is the first of the next slice, so it is excluded, and None
+    for the last slice, which runs to the table's end (a highest id + 1
+    could overflow a 64-bit id). Each boundary is found by walking the
+    primary key's index SLICE_ROWS rows on, so the number of slices
+    follows the number of rows, however far apart the ids lie.
     """
-    cursor.execute(f"SELECT MIN({id_column}), MAX({id_column}) FROM {table}")
-    start, highest = cursor.fetchone()
+    cursor.execute(f"SELECT MIN({id_column}) FROM {table}")
+    (start,) = cursor.fetchone()
     while start is not None:
         cursor.execute(
             f"SELECT {id_column} FROM {table} WHERE {id_column} >= %s ORDER BY {id_column} LIMIT 1 OFFSET %s",
             [start, SLICE_ROWS],
         )
         row = cursor.fetchone()
-        end = row[0] if row else highest + 1
+        end = row[0] if row else None
         yield start, end
-        start = row[0] if row else None
+        start = end
 
 
 def _sorting_order(keys: np.ndarray) -> np.ndarray:

@@ -20,10 +20,12 @@ def unique_ids(values, *, return_inverse: bool = False, return_counts: bool = Fa
     if values.ndim != 1 or values.dtype.kind not in "iu" or values.size == 0:
         return np.unique(values, return_inverse=return_inverse, return_counts=return_counts)
     lowest, highest = int(values.min()), int(values.max())
-    if highest - lowest >= 4 * values.size + 1_000:
+    limits = np.iinfo(np.intp)
+    if highest - lowest >= 4 * values.size + 1_000 or lowest < limits.min or highest > limits.max:
         return np.unique(values, return_inverse=return_inverse, return_counts=return_counts)
 
-    offsets = (values - lowest).astype(np.intp)
+    # Subtracted in intp: in a small type such as int8 the difference could wrap around.
+    offsets = values.astype(np.intp) - lowest
     counts = np.bincount(offsets, minlength=highest - lowest + 1)
     present = np.flatnonzero(counts)
     results = [(present + lowest).astype(values.dtype)]
