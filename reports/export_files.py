@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from functools import cached_property
 from importlib import metadata
 from typing import TextIO
 
@@ -46,12 +47,21 @@ class ExportError(Exception):
 
 @dataclass
 class ExportTable:
-    """One export before it is written: header, rows in header order, and metadata for the sidecar."""
+    """One export before it is written: header, rows in header order, and how to describe it in the sidecar.
+
+    `describe` runs on the first read of `metadata`, so a download of the
+    data file alone never computes the counts its sidecar states: for the
+    judgment export they need a read of every answer of the study.
+    """
 
     kind: str
     header: list[str]
     rows: Iterable[list]
-    metadata: dict
+    describe: Callable[[], dict]
+
+    @cached_property
+    def metadata(self) -> dict:
+        return self.describe()
 
 
 def package_versions() -> dict[str, str]:
@@ -85,15 +95,16 @@ def export_table(study: Study, kind: str, *, names: bool = False, report=None) -
     """
     if kind == "judgments":
         header = [column.name for column in export.columns(study.kind)]
-        return ExportTable(kind, header, export.judgment_rows(study, names), export.judgments_metadata(study, names))
+        rows = export.judgment_rows(study, names)
+        return ExportTable(kind, header, rows, lambda: export.judgments_metadata(study, names))
     if kind == "gold":
         header = [column.name for column in gold_export.gold_columns(study.kind)]
         rows = gold_export.gold_judgment_rows(study, names)
-        return ExportTable(kind, header, rows, gold_export.gold_judgments_metadata(study, names))
+        return ExportTable(kind, header, rows, lambda: gold_export.gold_judgments_metadata(study, names))
     if kind == "annotators":
         rows = _annotator_rows(study, names)
         header = [column.name for column in annotator_export.COLUMNS]
-        return ExportTable(kind, header, rows, annotator_export.annotators_metadata(study, names))
+        return ExportTable(kind, header, rows, lambda: annotator_export.annotators_metadata(study, names))
     return _figure_export(study, kind, report or figure_report(study, names=names))
 
 
@@ -127,7 +138,7 @@ def _figure_export(study: Study, kind: str, report) -> ExportTable:
         described["counted"]["out_of_scale_scores"] = False
     if kind == "models" and study.kind == StudyKind.RATING:
         described["rows"] = "one per criterion and system, best mean first within a criterion"
-    return ExportTable(kind, [column.name for column in table.columns], table.rows, described)
+    return ExportTable(kind, [column.name for column in table.columns], table.rows, lambda: described)
 
 
 def sidecar_metadata(table: ExportTable, file_name: str, file_format: str, bom: bool, names: bool) -> dict:
