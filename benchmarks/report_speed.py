@@ -24,8 +24,8 @@ Then, each in a fresh child process so that peak memory belongs to it:
    served from the report cache (reports.report_cache). The child checks
    that torch and transformers were never imported, and prints its peak
    memory (resident set size) after the full report and at the end.
-2. Export: the streamed CSV export of every judgment into a file, with
-   the peak memory of that process.
+2. Export: the streamed CSV export of every judgment into a file, then
+   the JSONL export, with the peak memory of that process after each.
 3. Baselines: the method public leaderboards use, written here twice
    from its description. Battles are collapsed into weighted rows, one per
    (model A, model B, outcome); Bradley-Terry is fitted by L-BFGS on the
@@ -635,8 +635,9 @@ def time_report(sizes: Sizes) -> dict:
 
 
 def time_export(sizes: Sizes) -> dict:
-    """Stream the CSV export of every judgment into a file and time it, in a process of its own for its memory."""
+    """Write the CSV and the JSONL export of every judgment into files and time them, in a process of their own."""
     from annotate.models import Study
+    from reports import export_files
     from reports.export import stream_judgments_csv
 
     study = Study.objects.get(name=STUDY_NAME)
@@ -649,12 +650,23 @@ def time_export(sizes: Sizes) -> dict:
                 file.write(chunk)
                 rows += chunk.count("\r\n")
         size = path.stat().st_size
+        csv_memory = peak_memory_mb()
+
+        path = Path(folder) / "judgments.jsonl"
+        table = export_files.export_table(study, "judgments")
+        with Stopwatch() as exporting_jsonl, path.open("w", encoding="utf-8", newline="") as file:
+            jsonl_rows = export_files.write_rows(file, table.header, table.rows, "jsonl")
+        jsonl_size = path.stat().st_size
     return {
         "CSV export of every judgment": [exporting.wall, exporting.cpu],
         "rows": rows - 1,
         "MB": size / 1e6,
+        "JSONL export of every judgment": [exporting_jsonl.wall, exporting_jsonl.cpu],
+        "JSONL rows": jsonl_rows,
+        "JSONL MB": jsonl_size / 1e6,
         "memory at start (MB)": start_memory,
-        "peak memory (MB)": peak_memory_mb(),
+        "peak memory (MB)": csv_memory,
+        "peak memory after JSONL (MB)": peak_memory_mb(),
     }
 
 
@@ -889,7 +901,9 @@ def print_report(sizes: Sizes, report: dict, export: dict, baseline: dict) -> No
     print("\nExport (child process)")
     print(f"  {'CSV export of every judgment':<50} {seconds(export['CSV export of every judgment'])}")
     print(f"  {'rows':<50} {export['rows']:,} ({export['MB']:.0f} MB)")
-    for name in ("memory at start (MB)", "peak memory (MB)"):
+    print(f"  {'JSONL export of every judgment':<50} {seconds(export['JSONL export of every judgment'])}")
+    print(f"  {'JSONL rows':<50} {export['JSONL rows']:,} ({export['JSONL MB']:.0f} MB)")
+    for name in ("memory at start (MB)", "peak memory (MB)", "peak memory after JSONL (MB)"):
         print(f"  {name:<50} {export[name]:.0f}")
 
     print(f"\nBaselines: weighted rows, L-BFGS, multinomial bootstrap ({baseline['battles']:,} battles)")

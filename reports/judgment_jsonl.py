@@ -50,6 +50,26 @@ class _Encoded(dict):
         return value
 
 
+class _Shared:
+    """Encoded cells and tuples of cells, one text or tuple per distinct value."""
+
+    def __init__(self):
+        self._cells: dict = {}
+        self._tuples: dict = {}
+
+    def cell(self, value) -> str:
+        text = self._cells.get(value)
+        if text is None:
+            text = self._cells[value] = _encode(value)
+        return text
+
+    def cells(self, values: tuple) -> tuple[str, ...]:
+        encoded = self._tuples.get(values)
+        if encoded is None:
+            encoded = self._tuples[values] = tuple(map(self.cell, values))
+        return encoded
+
+
 def jsonl_chunks(rows: JudgmentRows, rows_per_chunk: int) -> Iterator[list[str]]:
     """Yield lists of up to `rows_per_chunk` JSON Lines records of the judgment export, each ending in a newline."""
     study = rows.study
@@ -61,14 +81,17 @@ def jsonl_chunks(rows: JudgmentRows, rows_per_chunk: int) -> Iterator[list[str]]
 
     timestamp_text = _timestamp_formatter(connections[lookups.database])
     study_name = _encode_text(study.name)
-    # (uuid, prompt cells, systems) of an item, each cell encoded.
+    # Items share their prompt's and their systems' cells, and responses their
+    # system's name, so each distinct value is encoded once and its text
+    # shared: the memos grow by about one tuple and one uuid per item.
+    shared = _Shared()
     items = _Encoded(
         lookups.items,
-        lambda item: (_encode(item[0]), tuple(_encode(cell) for cell in item[1]), tuple(map(_encode, item[2]))),
+        lambda item: (_encode(item[0]), shared.cells(item[1]), shared.cells(item[2])),
     )
     labels = _Encoded(lookups.labels, _encode)
     criteria = _Encoded(lookups.criteria, _encode)
-    winners = _Encoded(lookups.response_systems, _encode)
+    winners = _Encoded(lookups.response_systems, shared.cell)
     flags = ("false", "true")
 
     previous = None
