@@ -252,17 +252,27 @@ def _load_judgments(study: Study, items: ItemColumns) -> JudgmentColumns:
     # study's items is several times faster than one index search per item.
     # PostgreSQL plans a hash semi-join by itself.
     hint = "+" if connection.vendor == "sqlite" else ""
+    if items.ids.size and items.ids[-1] - items.ids[0] < 2 * items.ids.size:
+        # The study's items fill most of their id range, so a range test on
+        # each row replaces the lookup in the list of items, at half the cost
+        # of the scan on SQLite. Judgments of other studies' items inside the
+        # range are dropped below with the unknown items.
+        where = f"{hint}{name('item_id')} BETWEEN %s AND %s"
+        params = [int(items.ids[0]), int(items.ids[-1])]
+    else:
+        where = (
+            f"{hint}{name('item_id')} IN "
+            f"(SELECT {name('id')} FROM {name(Item._meta.db_table)} WHERE {name('study_id')} = %s)"
+        )
+        params = [study.pk]
     # Both flags travel in one number: first_on_left * 2 + is_surplus.
     ids, item_ids, annotator_ids, flags, microseconds = _fetch_columns(
         connection,
         table=Judgment._meta.db_table,
         source=name(Judgment._meta.db_table),
         id_column=name("id"),
-        where=(
-            f"{hint}{name('item_id')} IN "
-            f"(SELECT {name('id')} FROM {name(Item._meta.db_table)} WHERE {name('study_id')} = %s)"
-        ),
-        params=[study.pk],
+        where=where,
+        params=params,
         columns={
             name("id"): np.int64,
             name("item_id"): np.int64,
@@ -276,7 +286,8 @@ def _load_judgments(study: Study, items: ItemColumns) -> JudgmentColumns:
     seconds = _seconds(connection, ids, microseconds)
 
     order = _sorting_order(ids)
-    # An item added after the items were read is left out with its judgments.
+    # Judgments of other studies' items, and of an item added after the items
+    # were read, are left out.
     item, known = _known_rows(items.ids, item_ids[order])
     order = order[known]
     annotator_ids = annotator_ids[order]

@@ -269,3 +269,28 @@ def test_known_rows_finds_rows_of_ids(ids):
 
     assert found.tolist() == [True, False, True, False, True, False, True]
     assert rows[found].tolist() == [2, 0, 1, 3]
+
+
+@pytest.mark.parametrize("others", [1, 6], ids=["range test", "list of items"])
+def test_table_leaves_out_other_studies_between(db, others):
+    # Another study's items between this study's three. With one, the ids
+    # are close enough for the read's range test, which lets the other
+    # study's judgment through the query; with six, the read looks up the
+    # list of the study's items.
+    prompt_set = make_prompt_set(prompts=[f"Prompt {number}" for number in range(others + 3)])
+    prompts = list(prompt_set.prompts.order_by("position"))
+    x, y = make_run(prompt_set, model_name="Xenoqua"), make_run(prompt_set, model_name="Yarrowin")
+    study, other = make_study(PAIRWISE, [x, y]), make_study(PAIRWISE, [x, y], name="other")
+    annotator = make_user()
+    first, second = make_item(study, prompts[0], x, y), make_item(study, prompts[1], y, x)
+    between = [make_item(other, prompt, x, y) for prompt in prompts[2:-1]]
+    last = make_item(study, prompts[-1], y, x)
+    for item in [first, second, *between, last]:
+        judge(item, annotator, {"overall": "first"})
+
+    table = load_study_answers(study)
+
+    assert table.items.ids.tolist() == [first.pk, second.pk, last.pk]
+    assert sorted(table.judgments.ids.tolist()) == sorted(study.items.values_list("judgments__pk", flat=True))
+    assert table.judgments.item.tolist() == [0, 1, 2]
+    assert table.answers.judgment.tolist() == [0, 1, 2]
