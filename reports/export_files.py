@@ -28,12 +28,12 @@ from importlib import metadata
 from typing import TextIO
 
 import numpy as np
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 
 from annotate.models import Study, StudyKind
 from annotate.pseudonyms import annotator_names_shown, naming_description
-from reports import annotator_export, export, figure_export, gold_export, judgment_jsonl
+from reports import annotator_export, export, figure_export, gold_export, judgment_jsonl, report_cache
 from reports.agreement import annotator_figures, study_agreement_report
 
 TABLE_KINDS = ("judgments", "gold", "annotators", "models", "pairs", "agreement")
@@ -82,9 +82,21 @@ def default_filename(study: Study, kind: str, file_format: str) -> str:
 
 
 def figure_report(study: Study, *, names: bool = False, rounds: int | None = None, seed: int | None = None):
-    """Compute the report that the models, pairs and agreement tables read; None keeps the page's rounds and seed."""
+    """Return the report that the models, pairs and agreement tables read; None keeps the page's rounds and seed.
+
+    The report comes from the report cache when the data has not changed
+    since it was computed, so that downloading the three tables one after
+    the other computes it once.
+    """
     options = {key: value for key, value in {"rounds": rounds, "seed": seed}.items() if value is not None}
-    return figure_export.english_report(study, names=names, **options)
+    # The report is in English whatever the request's language, so one entry serves every language.
+    with translation.override("en"):
+        return report_cache.cached_figures(
+            "english report",
+            study,
+            {"names": names, **options},
+            lambda: figure_export.english_report(study, names=names, **options),
+        )
 
 
 def export_table(study: Study, kind: str, *, names: bool = False, report=None) -> ExportTable:

@@ -151,3 +151,32 @@ def test_report_links_to_table_downloads(client, staff, tiny_pairwise):
     for what in ("models", "pairs", "agreement"):
         assert reverse("reports:table_download", args=[tiny_pairwise.study.uuid, what, "jsonl"]) in page
         assert reverse("reports:table_metadata", args=[tiny_pairwise.study.uuid, what, "csv"]) in page
+
+
+def test_figure_downloads_share_one_report(client, staff, tiny_pairwise, monkeypatch):
+    from django.core.cache import cache
+
+    from reports import figure_export
+
+    computed = []
+    build = figure_export.build_study_report
+
+    def recording_build(study, **options):
+        computed.append(options)
+        return build(study, **options)
+
+    monkeypatch.setattr(figure_export, "build_study_report", recording_build)
+    cache.clear()
+    client.force_login(staff)
+
+    for what in ("models", "pairs", "agreement"):
+        for file_format in ("csv", "jsonl"):
+            assert _download(client, tiny_pairwise.study, what, file_format).status_code == 200
+        metadata = client.get(reverse("reports:table_metadata", args=[tiny_pairwise.study.uuid, what, "csv"]))
+        assert metadata.status_code == 200
+    names_shown = _download(client, tiny_pairwise.study, "models", "csv", "?names=show")
+
+    assert names_shown.status_code == 200
+    # One report with pseudonyms for every download, and one with names for the last.
+    assert len(computed) == 2
+    cache.clear()
