@@ -15,22 +15,23 @@ back as the error leaves it, before this middleware sees the error.
 SessionMiddleware does not save the session of a response of 500 or above.
 Only errors raised by a view reach process_exception. SessionMiddleware
 saves a changed session (a sign-in, for one) after the view, and Django
-turns any database error of that save into a 400 saying the session was
-deleted by another request. When the error was the busy lock,
-`SessionMiddleware` below gives the 503 instead. A busy error in any other
-middleware still gives Django's 500 page.
+turns any database error of that save into SessionInterrupted, a 400
+saying the session was deleted by another request. `bad_request`, the
+site's 400 handler (humeval/urls.py), gives the 503 instead when the
+busy lock caused it. A busy error in any other middleware still gives
+Django's 500 page.
 """
 
 import logging
 import sqlite3
 
 from django.contrib.sessions.exceptions import SessionInterrupted
-from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext
+from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +74,11 @@ class DatabaseBusyMiddleware:
         return busy_response(request, "a view")
 
 
-class SessionMiddleware(DjangoSessionMiddleware):
-    """Django's SessionMiddleware, with the busy 503 in place of its 400 when a session save finds the lock taken."""
-
-    def process_response(self, request, response):
-        try:
-            return super().process_response(request, response)
-        except SessionInterrupted as error:
-            if not _raised_by_database_lock(error):
-                raise
-            return busy_response(request, "the session save")
+def bad_request(request, exception):
+    """Show Django's 400 page, or the busy 503 when SQLite's lock made the session save fail after the view."""
+    if isinstance(exception, SessionInterrupted) and _raised_by_database_lock(exception):
+        return busy_response(request, "the session save")
+    return defaults.bad_request(request, exception)
 
 
 def _raised_by_database_lock(error: BaseException) -> bool:

@@ -51,8 +51,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "humeval.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's, except that a session save that finds SQLite busy gives a 503, not a 400.
-    "humeval.database_busy.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -24,3 +24,6 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("", include("annotate.urls")),
 ]
+
+# Django's 400 page, except for a session save that found SQLite busy (humeval.database_busy).
+handler400 = "humeval.database_busy.bad_request"

@@ -155,13 +155,18 @@ def _request_with_changed_session(path):
 
 
 def test_locked_session_save_gives_503(short_busy_timeout, caplog):
-    from humeval.database_busy import SessionMiddleware
+    from django.contrib.sessions.exceptions import SessionInterrupted
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.urls import get_resolver
 
     request = _request_with_changed_session(reverse("login"))
     middleware = SessionMiddleware(lambda request: None)
+    with write_lock_held(), pytest.raises(SessionInterrupted) as raised:
+        middleware.process_response(request, HttpResponse("signed in"))
+    handler = get_resolver().resolve_error_handler(400)
 
-    with caplog.at_level(logging.WARNING), write_lock_held():
-        response = middleware.process_response(request, HttpResponse("signed in"))
+    with caplog.at_level(logging.WARNING):
+        response = handler(request, raised.value)
 
     assert response.status_code == 503
     assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
@@ -173,16 +178,19 @@ def test_locked_session_save_gives_503(short_busy_timeout, caplog):
 
 def test_deleted_session_still_gives_400(short_busy_timeout):
     from django.contrib.sessions.exceptions import SessionInterrupted
-
-    from humeval.database_busy import SessionMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.urls import get_resolver
 
     request = _request_with_changed_session("/")
     # Another request logged out meanwhile: the row is gone, so the save has nothing to update.
     request.session.delete(request.session.session_key)
     middleware = SessionMiddleware(lambda request: None)
-
-    with pytest.raises(SessionInterrupted):
+    with pytest.raises(SessionInterrupted) as raised:
         middleware.process_response(request, HttpResponse("ok"))
+
+    response = get_resolver().resolve_error_handler(400)(request, raised.value)
+
+    assert response.status_code == 400
 
 
 def test_locked_sign_in_gives_503(client, annotator, short_busy_timeout):
