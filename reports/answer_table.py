@@ -227,7 +227,8 @@ def _load_items(study: Study) -> ItemColumns:
     )
 
     # Categories and languages belong to the prompts, far fewer than the items.
-    prompts = Prompt.objects.filter(pk__in=np.unique(prompt_ids).tolist()).order_by("pk")
+    # A subquery, not a list of ids: SQLite limits the number of parameters of one query.
+    prompts = Prompt.objects.filter(pk__in=Item.objects.filter(study=study).values("prompt_id")).order_by("pk")
     prompt_rows = list(prompts.values_list("pk", "category", "language"))
     known_prompts = np.array([row[0] for row in prompt_rows], dtype=np.int64)
     rows = np.searchsorted(known_prompts, prompt_ids)

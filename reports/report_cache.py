@@ -11,9 +11,10 @@ entries simply age out.
 The fingerprint takes a fixed number of small queries, whatever the
 study's size:
 - all judgments, of every study: their count, highest id, latest revision
-  time and how many were right on gold items, so a new, deleted, revised
-  or re-scored judgment shows;
-- its items: count and highest id;
+  time, how many were right on gold items and how many are surplus, so a
+  new, deleted, revised or re-scored judgment shows;
+- its items: count and highest id, and the count and id sum of its gold
+  items, so marking or unmarking a gold item shows;
 - the annotators' statuses (excluded, paused and why) and the study's
   annotator list, read whole, because the admin changes statuses with
   `QuerySet.update`, which leaves `updated_at` alone;
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.utils import translation
 
 from annotate.models import AnnotatorStatus, AuditAction, AuditEvent, Item, Judgment, Study
@@ -106,8 +107,16 @@ def data_fingerprint(study: Study) -> dict:
         last_id=Max("pk"),
         last_revision=Max("revised_at"),
         gold_correct=Count("pk", filter=Q(gold_correct=True)),
+        surplus=Count("pk", filter=Q(is_surplus=True)),
     )
-    items = Item.objects.filter(study=study).aggregate(count=Count("pk"), last_id=Max("pk"))
+    # Marking or unmarking a gold item changes no count above when none of
+    # its judgments is right, so the gold items are described too.
+    items = Item.objects.filter(study=study).aggregate(
+        count=Count("pk"),
+        last_id=Max("pk"),
+        gold=Count("pk", filter=Q(is_gold=True)),
+        gold_id_sum=Sum("pk", filter=Q(is_gold=True)),
+    )
     statuses = list(
         AnnotatorStatus.objects.filter(study=study)
         .order_by("annotator_id")

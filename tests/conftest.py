@@ -16,6 +16,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """End each test in the default language: a test client request activates the language it asks for and leaves it."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Start each test with an empty cache, so log-in failures and API rate counts of one test never limit another."""
     from django.core.cache import cache
