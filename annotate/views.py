@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import OperationalError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -35,6 +36,7 @@ from annotate.forms import JudgmentForm, SkipForm, initial_judgment_data
 from annotate.models import Assignment, AssignmentStatus, SkipReason, Study, StudyKind, StudyStatus
 from annotate.revision import last_judgment, revise_judgment, revision_problem, screen_answers
 from annotate.skipping import skip_assignment
+from humeval.database_busy import is_database_locked
 from humeval.policy import Action
 
 # Query parameter of the task page that shows an item's content after its
@@ -174,7 +176,27 @@ def submit(request, study_uuid, assignment_uuid):
     if study.status != StudyStatus.OPEN:
         messages.info(request, _("Your judgment was saved. This study is not open for new tasks."))
         return redirect("annotate:home")
-    return redirect("annotate:next_task", study_uuid=study.uuid)
+    return _redirect_to_following_task(study, request.user)
+
+
+def _redirect_to_following_task(study, user):
+    """Redirect to the annotator's next task, leased here, so the browser skips a request to the next-task address.
+
+    That address still serves the done page, the paused page, and the
+    retry after a SQLite busy error: the judgment is already saved, so the
+    busy 503 page, which says it was not, must not answer this request.
+    """
+    try:
+        following = next_assignment(study, user)
+    except AnnotatorPaused:
+        following = None
+    except OperationalError as error:
+        if not is_database_locked(error):
+            raise
+        following = None
+    if following is None:
+        return redirect("annotate:next_task", study_uuid=study.uuid)
+    return redirect("annotate:task", study_uuid=study.uuid, assignment_uuid=following.uuid)
 
 
 def _render_task(request, study, assignment, form, revision=None, warning=_NOT_LOOKED_UP):

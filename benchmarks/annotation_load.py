@@ -3,10 +3,12 @@
 Each simulated annotator keeps one HTTP/1.1 keep-alive connection to a server
 this script starts on 127.0.0.1 and logs in once. It opens the study from the
 home page through the study's instructions page, as a newcomer does, then runs
-cycles of: open the next task (GET next, follow the redirect to the task page)
-and post the task's form. The study has Markdown instructions and its answers are
-Markdown of about 700 to 1,200 characters, some with a code block, so pages
-cost what real ones do. Two set-ups:
+cycles of: open the next task and post its form. As in a browser, the task
+opened is the one the last submit redirected to; at the start, or when the
+submit redirected to the next-task address, it is GET next and its
+redirect. The study has Markdown instructions and its answers are Markdown
+of about 700 to 1,200 characters, some with a code block, so pages cost
+what real ones do. Two set-ups:
 
 - production: gunicorn (gthread workers) against PostgreSQL (DATABASE_URL);
 - embedded: `manage.py runserver` against SQLite, as `make demo` runs it.
@@ -536,6 +538,8 @@ class Annotator:
         self.stats = stats
         self.rng = rng
         self.done = False
+        # The task the last submit redirected to, opened by the next cycle.
+        self.following_task: str | None = None
 
     async def log_in(self):
         page = await self.connection.request("GET", "/accounts/login/")
@@ -560,15 +564,22 @@ class Annotator:
             raise HttpError(f"{start.group(1)} returned status {page.status}")
 
     async def cycle(self) -> bool:
-        """Open the next task and submit it; return False when nothing is left."""
+        """Open the next task and submit it; return False when nothing is left.
+
+        As a browser does, the cycle opens the task the previous submit
+        redirected to, and otherwise the next-task address, which redirects
+        to a task or shows the done page.
+        """
         started = time.perf_counter()
-        reply = await self.connection.request("GET", f"/studies/{self.study}/next/")
-        if reply.status == 200:
-            self.done = True
-            return False
-        if reply.status != 302:
-            raise HttpError(f"next answered {reply.status}")
-        task_path = urlsplit(reply.headers["location"]).path
+        task_path, self.following_task = self.following_task, None
+        if task_path is None:
+            reply = await self.connection.request("GET", f"/studies/{self.study}/next/")
+            if reply.status == 200:
+                self.done = True
+                return False
+            if reply.status != 302:
+                raise HttpError(f"next answered {reply.status}")
+            task_path = urlsplit(reply.headers["location"]).path
         page = await self.connection.request("GET", task_path)
         if page.status != 200:
             raise HttpError(f"task page answered {page.status}")
@@ -584,6 +595,9 @@ class Annotator:
             raise HttpError(f"submit answered {reply.status}")
         self.stats.submit_ms.append((time.perf_counter() - started) * 1000)
         self.stats.acknowledged.append(task_path.rstrip("/").rsplit("/", 1)[-1])
+        following = urlsplit(reply.headers["location"]).path
+        if following.startswith(f"/studies/{self.study}/tasks/"):
+            self.following_task = following
         return True
 
 

@@ -291,7 +291,8 @@ def test_submit_stores_judgment_and_redirects(client_as, pairwise_study, annotat
     )
 
     assert response.status_code == 302
-    assert response.url == _next_url(pairwise_study)
+    following = Assignment.objects.get(annotator=annotator, status=AssignmentStatus.LEASED)
+    assert response.url == _task_url(following)
     judgment = Judgment.objects.get(assignment=assignment)
     assert judgment.rationale == "B is clearer."
     assert judgment.time_on_task_seconds == 12.5
@@ -396,3 +397,29 @@ def test_walk_through_whole_study(client_as, rating_study, annotator):
 
     assert "Nothing left, thank you!" in client.get(_next_url(rating_study)).text
     assert Judgment.objects.filter(annotator=annotator).count() == 6
+
+
+def test_last_submit_redirects_to_done_page(client_as, pairwise_study, annotator):
+    client = client_as(annotator)
+    while (assignment := next_assignment(pairwise_study, annotator)) is not None:
+        response = client.post(_submit_url(assignment), _pairwise_post(pairwise_study))
+        assert response.status_code == 302
+
+    assert response.url == _next_url(pairwise_study)
+    assert not Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.LEASED).exists()
+    assert "annotate/done.html" in [template.name for template in client.get(response.url).templates]
+
+
+def test_submit_then_paused_redirects_to_next_address(client_as, pairwise_study, annotator):
+    from annotate.models import AnnotatorStatus
+
+    assignment = next_assignment(pairwise_study, annotator)
+    client = client_as(annotator)
+    # Paused by the qualification rule while the task was open: the judgment is kept, no new task is leased.
+    AnnotatorStatus.objects.create(study=pairwise_study, annotator=annotator, is_paused=True)
+
+    response = client.post(_submit_url(assignment), _pairwise_post(pairwise_study))
+
+    assert response.status_code == 302
+    assert response.url == _next_url(pairwise_study)
+    assert not Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.LEASED).exists()
