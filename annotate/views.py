@@ -6,6 +6,7 @@ identify tasks by assignment UUID only and show answers as "A" and "B" in the
 order stored on the assignment.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -45,6 +46,8 @@ SHOW_CONTENT_PARAMETER = "show"
 
 # Default of _render_task's `warning`: None is a real value there (no warning).
 _NOT_LOOKED_UP = object()
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,8 @@ def _redirect_to_following_task(study, user):
     """Redirect to the annotator's next task, leased here, so the browser skips a request to the next-task address.
 
     That address still serves the done page, the paused page, and the
-    retry after a SQLite busy error: the judgment is already saved, so the
-    busy 503 page, which says it was not, must not answer this request.
+    retry after a SQLite busy error. The judgment is already saved here, so
+    this request must not get the busy 503 page, which states it was not.
     """
     try:
         following = next_assignment(study, user)
@@ -193,6 +196,12 @@ def _redirect_to_following_task(study, user):
     except OperationalError as error:
         if not is_database_locked(error):
             raise
+        logger.warning(
+            "Database busy after storing a judgment of annotator %s in study %s: "
+            "redirected to the next-task address instead of leasing a task",
+            user.pk,
+            study.pk,
+        )
         following = None
     if following is None:
         return redirect("annotate:next_task", study_uuid=study.uuid)

@@ -4,9 +4,9 @@ Each simulated annotator keeps one HTTP/1.1 keep-alive connection to a server
 this script starts on 127.0.0.1 and logs in once. It opens the study from the
 home page through the study's instructions page, as a newcomer does, then runs
 cycles of: open the next task and post its form. As in a browser, the task
-opened is the one the last submit redirected to; at the start, or when the
-submit redirected to the next-task address, it is GET next and its
-redirect. The study has Markdown instructions and its answers are Markdown
+opened is the one the last submit redirected to. At the start, or when the
+submit redirected to the next-task address, the cycle opens the task with
+GET next and its redirect. The study has Markdown instructions and its answers are Markdown
 of about 700 to 1,200 characters, some with a code block, so pages cost
 what real ones do. Two set-ups:
 

@@ -34,12 +34,13 @@ Then, each in a fresh child process so that peak memory belongs to it:
    and refits each round. Both start from the battles in memory, so their
    times leave out reading them, which is timed apart.
    - "published": the steps as the leaderboard's published code takes
-     them (`published_baseline`): a table of battles with model names and
-     winner labels in pandas, the names factorised, identical rows found
-     by `np.unique` over the rows, the gradient summed with `np.add.at`,
-     L-BFGS-B with at most 100 iterations and gtol 1e-6, and the rounds
-     fitted in a pool of one process per CPU. This is the baseline the
-     targets name; its CPU time includes the pool's processes.
+     them (`published_baseline`). Battles are a pandas table of model
+     names and winner labels. The names are factorised, identical rows
+     are found by `np.unique` over the rows, and the gradient is summed
+     with `np.add.at`. L-BFGS-B runs with at most 100 iterations and gtol
+     1e-6, and the rounds are fitted in a pool of one process per CPU.
+     This is the baseline the targets name. Its CPU time includes the
+     pool's processes.
    - "tuned": the same method written for speed here (`tuned_baseline`):
      battles as integer codes, rows found by `np.unique` over one integer
      key, the gradient by `np.bincount`, every fit in this process. It

@@ -273,10 +273,10 @@ def test_known_rows_finds_rows_of_ids(ids):
 
 @pytest.mark.parametrize("others", [1, 6], ids=["range test", "list of items"])
 def test_table_leaves_out_other_studies_between(db, others):
-    # Another study's items between this study's three. With one, the ids
-    # are close enough for the read's range test, which lets the other
-    # study's judgment through the query; with six, the read looks up the
-    # list of the study's items.
+    # Another study's items lie between this study's three. With one, the
+    # ids are close enough for the read's range test, so the other study's
+    # judgment passes the query and must be dropped after it. With six, the
+    # read looks up the list of the study's items.
     prompt_set = make_prompt_set(prompts=[f"Prompt {number}" for number in range(others + 3)])
     prompts = list(prompt_set.prompts.order_by("position"))
     x, y = make_run(prompt_set, model_name="Xenoqua"), make_run(prompt_set, model_name="Yarrowin")
