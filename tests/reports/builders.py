@@ -61,8 +61,8 @@ def make_item(study, prompt, first_run, second_run=None):
     )
 
 
-def judge(item, annotator, answers, *, first_on_left=True, surplus=False, rationale="", seconds=12.5):
-    """Store a submitted judgment with one answer per criterion name in `answers`."""
+def judge(item, annotator, answers, *, first_on_left=True, surplus=False, rationale="", seconds=12.5, judgment_id=None):
+    """Store a submitted judgment with one answer per criterion name in `answers`; `judgment_id` sets its id."""
     now = timezone.now()
     assignment = Assignment.objects.create(
         item=item,
@@ -73,6 +73,7 @@ def judge(item, annotator, answers, *, first_on_left=True, surplus=False, ration
         expires_at=now + timedelta(minutes=30),
     )
     judgment = Judgment.objects.create(
+        pk=judgment_id,
         assignment=assignment,
         item=item,
         annotator=annotator,

@@ -7,18 +7,14 @@ mean computed here from the stored rows.
 
 import math
 import statistics
-from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from annotate.models import (
     AnnotatorStatus,
-    Assignment,
-    AssignmentStatus,
     Criterion,
     CriterionAnswer,
     Item,
@@ -45,30 +41,6 @@ def _item_with_id(item_id, study, prompt, first_run, second_run=None):
         second_response=second,
         sort_key=0.5,
     )
-
-
-def _judgment_with_id(judgment_id, item, annotator, scores, *, seconds=10.0):
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item,
-        annotator=annotator,
-        first_on_left=True,
-        status=AssignmentStatus.SUBMITTED,
-        leased_at=now,
-        expires_at=now + timedelta(minutes=30),
-    )
-    judgment = Judgment.objects.create(
-        pk=judgment_id,
-        assignment=assignment,
-        item=item,
-        annotator=annotator,
-        first_on_left=True,
-        time_on_task_seconds=seconds,
-    )
-    for name, score in scores.items():
-        criterion = Criterion.objects.get(study=item.study, name=name)
-        CriterionAnswer.objects.create(judgment=judgment, criterion=criterion, score=score)
-    return judgment
 
 
 def _orm_means(study, *, include_excluded=False, left_out=None, category=None):
@@ -127,7 +99,7 @@ def rating_study_far_ids(db):
                 if index == 3 and number == 1:
                     scores = {}
                 judgment_id += GAP + index
-                _judgment_with_id(judgment_id, item, annotator, scores, seconds=3.0 + index)
+                judge(item, annotator, scores, seconds=3.0 + index, judgment_id=judgment_id)
     # A judgment of an ordinary id, so the judgment ids span from 1 to about 2.5 * 10**8.
     judge(make_item(study, prompts[0], x), annotators[0], {"fluency": 5, "accuracy": 5})
     return study, annotators
@@ -270,36 +242,6 @@ def test_odd_times_median_matches_sql(db):
     assert load_study_answers(study).median_seconds() == median_time_on_task(study)
 
 
-def _judge_pairwise_with_id(judgment_id, item, annotator, answers, *, surplus=False, first_on_left=True):
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item,
-        annotator=annotator,
-        first_on_left=first_on_left,
-        status=AssignmentStatus.SUBMITTED,
-        leased_at=now,
-        expires_at=now + timedelta(minutes=30),
-    )
-    judgment = Judgment.objects.create(
-        pk=judgment_id,
-        assignment=assignment,
-        item=item,
-        annotator=annotator,
-        first_on_left=first_on_left,
-        is_surplus=surplus,
-        time_on_task_seconds=4.0,
-    )
-    for name, value in answers.items():
-        criterion = Criterion.objects.get(study=item.study, name=name)
-        if value in ("first", "second"):
-            winner = item.first_response if value == "first" else item.second_response
-            fields = {"outcome": Outcome.WIN, "winner": winner}
-        else:
-            fields = {"outcome": Outcome(value)}
-        CriterionAnswer.objects.create(judgment=judgment, criterion=criterion, **fields)
-    return judgment
-
-
 def _orm_records(study, *, include_surplus=False, include_excluded=False):
     """Wins, losses, ties and both-bad counts per (criterion name, run id), from the stored answers."""
     answers = CriterionAnswer.objects.filter(criterion__study=study, judgment__item__is_gold=False)
@@ -355,13 +297,14 @@ def pairwise_study_far_ids(db):
                 if index == 2 and number == 0 and pair_number == 1:
                     answers = {}
                 judgment_id += GAP * (1 + number)
-                _judge_pairwise_with_id(
-                    judgment_id,
+                judge(
                     item,
                     annotator,
                     answers,
                     surplus=number == 2 and index % 2 == 0,
                     first_on_left=(index + number) % 2 == 0,
+                    seconds=4.0,
+                    judgment_id=judgment_id,
                 )
     return study
 
