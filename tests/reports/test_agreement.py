@@ -353,6 +353,20 @@ def test_patterns_group_identical_items():
     assert patterns.item_total == 4
 
 
+@pytest.mark.parametrize("largest", [3, 40, 2**40], ids=["small counts", "two digits", "keys overflow"])
+def test_patterns_match_unique_rows(largest):
+    # Rows as numbers in one base, or, when those would not fit in 64 bits, np.unique over rows itself.
+    generator = np.random.default_rng(5)
+    items = generator.integers(0, 4, size=(500, 2, 3))
+    items[::7, 1, 2] = largest
+
+    patterns = statistics.group_patterns(items)
+
+    unique, counts = np.unique(items.reshape(500, -1), axis=0, return_counts=True)
+    assert patterns.counts.tolist() == unique.reshape(-1, 2, 3).tolist()
+    assert patterns.items.tolist() == counts.tolist()
+
+
 # Bootstrap intervals
 
 
