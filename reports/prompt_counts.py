@@ -28,6 +28,10 @@ A_WON, B_WON, TIED, BOTH_WERE_BAD = range(COLUMNS_PER_PAIR)
 # Bootstrap weights are built this many prompt draws at a time, which keeps
 # the weight matrix near 32 MB whatever the number of prompts.
 DRAWS_PER_CHUNK = 4_000_000
+# Up to this many cells (32 MB), the prompt matrix is multiplied as a dense
+# array: 1,000 rounds over 2,000 prompts and 762 columns took 0.07 s of
+# CPU instead of 0.12 s (2-core AMD EPYC).
+DENSE_CELLS = 4_000_000
 
 
 # Counts per prompt
@@ -186,15 +190,21 @@ def bootstrap_totals(matrix: sparse.csr_matrix, rounds: int, seed: int) -> np.nd
     totals = np.zeros((rounds, columns))
     if prompts == 0:
         return totals
-    transposed = matrix.T.tocsr()
+    # The counts are whole numbers and their sums stay below 2**53, so both
+    # products give exactly the same totals.
+    dense = matrix.toarray() if prompts * columns <= DENSE_CELLS else None
+    transposed = matrix.T.tocsr() if dense is None else None
     per_chunk = max(1, DRAWS_PER_CHUNK // prompts)
     for start in range(0, rounds, per_chunk):
         chunk = range(start, min(start + per_chunk, rounds))
-        weights = np.empty((prompts, len(chunk)))
+        weights = np.empty((len(chunk), prompts))
         for position, round_number in enumerate(chunk):
             draws = np.random.default_rng([seed, round_number]).integers(0, prompts, size=prompts)
-            weights[:, position] = np.bincount(draws, minlength=prompts)
-        totals[chunk.start : chunk.stop] = (transposed @ weights).T
+            weights[position] = np.bincount(draws, minlength=prompts)
+        if dense is not None:
+            totals[chunk.start : chunk.stop] = weights @ dense
+        else:
+            totals[chunk.start : chunk.stop] = (transposed @ weights.T).T
     return totals
 
 

@@ -373,6 +373,17 @@ def test_bootstrap_round_independent_of_chunking(monkeypatch):
     np.testing.assert_array_equal(whole, chunked)
 
 
+def test_bootstrap_dense_equals_sparse(monkeypatch):
+    counts = _clustered_counts(_systems(4), prompts=30)
+    dense = bootstrap_totals(counts.matrix, rounds=40, seed=2)
+
+    monkeypatch.setattr("reports.prompt_counts.DENSE_CELLS", 0)
+    sparse_totals = bootstrap_totals(counts.matrix, rounds=40, seed=2)
+
+    assert dense.any()
+    np.testing.assert_array_equal(dense, sparse_totals)
+
+
 def test_rating_interval_contains_estimate():
     systems = _systems(4)
     generator = np.random.default_rng(4)
