@@ -30,10 +30,12 @@ admin, which moves items between breakdowns, or a renamed account) is not
 seen until CACHE_SECONDS pass.
 """
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from django.core.cache import cache
@@ -54,6 +56,26 @@ CACHE_SECONDS = 6 * 60 * 60
 KEY_PREFIX = "humeval:study-report:v2"
 
 T = TypeVar("T")
+
+# Inside `one_fingerprint()`: the fingerprints taken so far, by study id.
+_fingerprints: contextvars.ContextVar[dict[int, dict] | None] = contextvars.ContextVar(
+    "report_fingerprints", default=None
+)
+
+
+@contextlib.contextmanager
+def one_fingerprint() -> Iterator[None]:
+    """Take each study's data fingerprint once inside the block, for a view that looks up several cached figures.
+
+    A report page looks up four kinds of figures, and the fingerprint
+    reads every judgment: 0.15 s each on a million judgments in SQLite.
+    Data stored while the block runs is seen by the next view.
+    """
+    token = _fingerprints.set({})
+    try:
+        yield
+    finally:
+        _fingerprints.reset(token)
 
 
 def cached_study_report(study: Study, table: StudyAnswers | None = None, **options) -> StudyReport:
@@ -90,10 +112,19 @@ def report_cache_key(study: Study, options: dict, kind: str = "report") -> str:
         "options": sorted((name, repr(value)) for name, value in options.items()),
         "breakdown": repr(active_breakdown()),
         "language": translation.get_language(),
-        "data": data_fingerprint(study),
+        "data": _current_fingerprint(study),
     }
     digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
     return f"{KEY_PREFIX}:{study.pk}:{digest}"
+
+
+def _current_fingerprint(study: Study) -> dict:
+    fingerprints = _fingerprints.get()
+    if fingerprints is None:
+        return data_fingerprint(study)
+    if study.pk not in fingerprints:
+        fingerprints[study.pk] = data_fingerprint(study)
+    return fingerprints[study.pk]
 
 
 def data_fingerprint(study: Study) -> dict:

@@ -26,7 +26,7 @@ from annotate.pseudonyms import (
     names_requested,
     with_annotator_naming,
 )
-from reports import agreement, breakdowns, export, gold_export, ranking, ranking_export
+from reports import agreement, breakdowns, export, gold_export, ranking, ranking_export, report_cache
 from reports.access import get_report_study, readable_studies, report_reader_required
 from reports.answer_table import load_study_answers
 from reports.answers import counted_judgments, limited_to
@@ -59,6 +59,11 @@ def _count_per_study(judgments) -> Coalesce:
 @report_reader_required
 @with_annotator_naming
 def study_report(request, study_uuid):
+    with report_cache.one_fingerprint():
+        return _study_report(request, study_uuid)
+
+
+def _study_report(request, study_uuid):
     study = get_report_study(request.user, study_uuid)
     include_surplus = request.GET.get("surplus") == "include"
     include_excluded = request.GET.get("excluded") == "include"

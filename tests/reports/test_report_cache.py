@@ -154,3 +154,27 @@ def test_first_view_reads_answers_once(client, staff, tiny_pairwise, monkeypatch
     cache.clear()
 
     assert reads == [tiny_pairwise.study.pk]
+
+
+def test_page_view_fingerprints_once(client, staff, tiny_pairwise, computed, monkeypatch):
+    # The page looks up several cached figures, and the fingerprint reads every judgment.
+    fingerprints = []
+    fingerprint = report_cache.data_fingerprint
+
+    def recording_fingerprint(study):
+        fingerprints.append(study.pk)
+        return fingerprint(study)
+
+    monkeypatch.setattr(report_cache, "data_fingerprint", recording_fingerprint)
+    client.force_login(staff)
+
+    before = _view(client, tiny_pairwise.study).context["report"].totals.judgments
+    per_view = len(fingerprints)
+    judge(tiny_pairwise.items[2], tiny_pairwise.annotators[2], {"overall": "first"})
+    after = _view(client, tiny_pairwise.study).context["report"].totals.judgments
+
+    # A judgment stored between two views still renews the key.
+    assert per_view == 1
+    assert fingerprints == [tiny_pairwise.study.pk] * 2
+    assert len(computed) == 2
+    assert after == before + 1
