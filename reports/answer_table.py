@@ -367,7 +367,7 @@ def _load_answers(
     rating study the score. The other kind's value is left unread: the
     reports of a pairwise study read no score and those of a rating study
     no outcome. On SQLite each column read costs about 0.1 s per million
-    answers (2-core AMD EPYC).
+    answers (2-core Intel Xeon).
     """
     if not criteria:
         return _empty_answers()

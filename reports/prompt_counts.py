@@ -30,7 +30,7 @@ A_WON, B_WON, TIED, BOTH_WERE_BAD = range(COLUMNS_PER_PAIR)
 DRAWS_PER_CHUNK = 4_000_000
 # Up to this many cells (32 MB), the prompt matrix is multiplied as a dense
 # array: 1,000 rounds over 2,000 prompts and 762 columns took 0.07 s of
-# CPU instead of 0.12 s (2-core AMD EPYC).
+# CPU instead of 0.12 s (2-core Intel Xeon).
 DENSE_CELLS = 4_000_000
 
 
