@@ -30,11 +30,10 @@ downloads are the same bytes, and each table file equals the one
 """
 
 import json
-import tempfile
 
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
@@ -64,7 +63,7 @@ from reports import (
     ranking_export,
 )
 from reports.answers import WHOLE_STUDY, Breakdown, counted_judgments, limited_to
-from reports.archive import write_archive
+from reports.archive import stream_archive
 from reports.export_views import CONTENT_TYPES
 from reports.report_cache import cached_study_report
 from reports.report_json import report_data
@@ -538,9 +537,8 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         It contains the study's configuration, prompts, runs, responses,
         items and every table export with its sidecar, plus manifest.json.
-        The zip is written to a temporary file on the server first and sent
-        when complete, so memory stays flat, but the first byte comes only
-        after every figure is computed.
+        The zip is streamed as it is written, so memory stays flat and the
+        first bytes leave before the figures are computed.
         """
         study = self.get_object()
         names = _names_requested(request)
@@ -550,15 +548,8 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             response = HttpResponse(content_type="application/zip")
             response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=file_name)
             return response
-        handle = tempfile.TemporaryFile()
-        try:
-            write_archive(study, handle, names=names)
-            handle.seek(0)
-        except BaseException:
-            handle.close()
-            raise
         record_event(request.user, AuditAction.EXPORTED, study, {"file": "archive.zip", "annotator_names": names})
-        return FileResponse(handle, as_attachment=True, filename=file_name, content_type="application/zip")
+        return _file_response(stream_archive(study, names=names), "application/zip", file_name)
 
     @extend_schema(parameters=[COMBINED_STUDY_PARAMETER], responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["get"])

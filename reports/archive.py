@@ -19,12 +19,14 @@ The archive contains (paths inside the zip):
 Each member is written straight into the zip through `ZipFile.open(name,
 "w")`, and judgments, responses and prompts are read from the database
 with `iterator()`, so memory stays flat however large the study is.
+`write_archive` writes the zip to a file and `stream_archive` yields it
+in pieces for a download, from the same steps.
 """
 
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import UTC
 from typing import BinaryIO
 
@@ -35,6 +37,8 @@ from generation.models import GenerationRun, Prompt, Response
 from reports import export_files
 
 CHUNK_SIZE = 2000
+# A streamed archive sends its bytes in pieces of about this size.
+STREAM_BYTES = 1 << 20
 
 
 def write_archive(
@@ -44,12 +48,40 @@ def write_archive(
 
     `names`, `rounds` and `seed` are passed to every export, as for `manage.py export`.
     """
+    return export_files.run_steps(_archive_steps(study, handle, names=names, rounds=rounds, seed=seed))
+
+
+def stream_archive(
+    study: Study, *, names: bool = False, rounds: int | None = None, seed: int | None = None
+) -> Iterator[bytes]:
+    """Yield the study's archive as pieces of a zip file, for a streamed download; options as write_archive.
+
+    A piece goes out whenever STREAM_BYTES of the zip are ready, so the
+    first bytes leave before the figures are computed, and memory stays
+    flat. Without a seekable file, each member's sizes follow its data
+    in a data descriptor, which every zip reader accepts.
+    """
+    sink = _Sink()
+    steps = _archive_steps(study, sink, names=names, rounds=rounds, seed=seed)
+    for _pause in steps:
+        if sink.size >= STREAM_BYTES:
+            yield sink.drain()
+    # The central directory, written when the zip was closed.
+    yield sink.drain()
+
+
+def _archive_steps(
+    study: Study, target: BinaryIO, *, names: bool, rounds: int | None, seed: int | None
+) -> Generator[None, None, dict]:
+    """Write the archive into `target`, yielding None after each member and each chunk of rows; return the manifest."""
     files = {}
-    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _write_json(archive, "study.json", study_spec(study, names))
         files["study.json"] = {"description": "The study's configuration as a create_study spec."}
+        yield
         for name, description, records in _records(study):
-            files[name] = {"description": description, "rows": _write_jsonl(archive, name, records)}
+            rows = yield from _write_jsonl(archive, name, records)
+            files[name] = {"description": description, "rows": rows}
 
         # One report serves the models, pairs and agreement tables in both formats.
         report = export_files.figure_report(study, names=names, rounds=rounds, seed=seed)
@@ -60,10 +92,13 @@ def write_archive(
                 name = f"exports/{kind}.{file_format}"
                 table = export_files.export_table(study, kind, names=names, report=report)
                 with _text_member(archive, name) as text:
-                    rows = export_files.write_rows(text, table.header, table.rows, file_format, bom=False)
+                    rows = yield from export_files.write_rows_in_steps(
+                        text, table.header, table.rows, file_format, bom=False
+                    )
                 sidecar = export_files.sidecar_metadata(table, name.rsplit("/", 1)[1], file_format, False, names)
                 _write_json(archive, f"{name}.meta.json", sidecar)
                 files[name] = {"rows": rows}
+                yield
 
         manifest = {
             "study": {"name": study.name, "uuid": str(study.uuid), "kind": study.kind, "status": study.status},
@@ -73,6 +108,30 @@ def write_archive(
         }
         _write_json(archive, "manifest.json", manifest)
     return manifest
+
+
+class _Sink:
+    """A binary file that only appends, keeping what was written until `drain()`.
+
+    It has no tell() or seek(), so zipfile writes to it as to a stream.
+    """
+
+    def __init__(self):
+        self._pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, data) -> int:
+        self._pieces.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self._pieces)
+        self._pieces, self.size = [], 0
+        return data
 
 
 def study_spec(study: Study, names: bool) -> dict:
@@ -242,11 +301,15 @@ def _write_json(archive: zipfile.ZipFile, name: str, data: dict) -> None:
         json.dump(data, text, ensure_ascii=False, indent=2)
 
 
-def _write_jsonl(archive: zipfile.ZipFile, name: str, records: Iterable[dict]) -> int:
+def _write_jsonl(archive: zipfile.ZipFile, name: str, records: Iterable[dict]) -> Generator[None, None, int]:
+    """Write `records` as a JSONL member, yielding None after every CHUNK_SIZE records; return the count."""
     written = 0
     with _text_member(archive, name) as text:
         for record in records:
             text.write(json.dumps(record, ensure_ascii=False))
             text.write("\n")
             written += 1
+            if written % CHUNK_SIZE == 0:
+                yield
+    yield
     return written

@@ -20,12 +20,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from functools import cached_property
 from importlib import metadata
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import numpy as np
 from django.utils import timezone, translation
@@ -39,6 +39,7 @@ from reports.agreement import annotator_figures, study_agreement_report
 TABLE_KINDS = ("judgments", "gold", "annotators", "models", "pairs", "agreement")
 FORMATS = ("csv", "jsonl")
 VERSIONED_PACKAGES = ("humeval", "numpy", "scipy", "krippendorff", "Django")
+T = TypeVar("T")
 
 
 class ExportError(Exception):
@@ -190,17 +191,40 @@ def write_rows(handle: TextIO, header: list[str], rows: Iterable[list], file_for
     reports.judgment_jsonl), which give the same text several times faster
     than csv.writer with a check of every cell or json.dumps of every row.
     """
+    return run_steps(write_rows_in_steps(handle, header, rows, file_format, bom))
+
+
+def write_rows_in_steps(
+    handle: TextIO, header: list[str], rows: Iterable[list], file_format: str, bom: bool = False
+) -> Generator[None, None, int]:
+    """Write as `write_rows` does, yielding None after every export.ROWS_PER_CHUNK rows; return the count.
+
+    The pauses let a caller pass on what was written so far, as the
+    streamed archive does.
+    """
     write_row = _row_writer(handle, header, file_format, bom)
     written = 0
     if isinstance(rows, export.JudgmentRows):
         for lines in _judgment_chunks(rows, file_format):
             handle.write("".join(lines))
             written += len(lines)
+            yield
         return written
     for cells in rows:
         write_row(cells)
         written += 1
+        if written % export.ROWS_PER_CHUNK == 0:
+            yield
     return written
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """Run a generator of pauses to its end and return its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 def stream_rows(header: list[str], rows: Iterable[list], file_format: str, bom: bool = False) -> Iterator[str]:

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from annotate.models import AuditAction, AuditEvent, Item, Judgment, Outcome
 from annotate.pseudonyms import pseudonym
 from generation.models import Prompt
-from reports import export, export_files, ranking_export
+from reports import archive, export, export_files, ranking_export
 from reports.answers import Breakdown, limited_to
 from reports.report_json import report_data
 from reports.summary import build_study_report
@@ -411,6 +411,34 @@ def test_archive_matches_command(api, mixed, tmp_path):
             assert downloaded.read(name) == written.read(name), name
     event = AuditEvent.objects.filter(actor__isnull=False).get(action=AuditAction.EXPORTED)
     assert event.details == {"file": "archive.zip", "annotator_names": False}
+
+
+def test_archive_streams_before_figures(api, mixed, monkeypatch):
+    # The first bytes leave before the report is computed, and the pieces make one valid zip.
+    monkeypatch.setattr(archive, "STREAM_BYTES", 1)
+    reports_computed = []
+    figure_report = export_files.figure_report
+
+    def recording_figure_report(*args, **kwargs):
+        reports_computed.append(args[0].pk)
+        return figure_report(*args, **kwargs)
+
+    monkeypatch.setattr(export_files, "figure_report", recording_figure_report)
+
+    response = api.get(url(mixed.study, "archive/"))
+    pieces = iter(response.streaming_content)
+    first = next(pieces)
+    computed_before_first = list(reports_computed)
+    rest = list(pieces)
+
+    assert response.streaming
+    assert first.startswith(b"PK\x03\x04")
+    assert computed_before_first == []
+    assert reports_computed == [mixed.study.pk]
+    assert len(rest) > 10
+    streamed = zipfile.ZipFile(io.BytesIO(first + b"".join(rest)))
+    assert streamed.testzip() is None
+    assert "manifest.json" in streamed.namelist()
 
 
 def test_archive_head_builds_nothing(api, mixed):
