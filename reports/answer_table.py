@@ -32,10 +32,11 @@ took about 9 s of CPU, and these three reads about 2.8 s together.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connections, router
+from django.db.models import Min
 
 from annotate.models import AnnotatorStatus, Criterion, CriterionAnswer, Item, Judgment, Outcome, Study, StudyKind
 from generation.models import Prompt, Response
@@ -131,6 +132,8 @@ class StudyAnswers:
     items: ItemColumns
     judgments: JudgmentColumns
     answers: AnswerColumns
+    # Figures that other modules derive from this read once and keep here, by name.
+    derived: dict = field(default_factory=dict)
 
     def judgments_in_breakdown(self) -> np.ndarray:
         """Return a mask over the judgments, gold ones included: those inside the active breakdown."""
@@ -350,10 +353,19 @@ def _seconds(connection, ids: np.ndarray, microseconds: np.ndarray) -> np.ndarra
     return seconds
 
 
-# Codes of the answer query for the outcomes that name no winner. A win
-# travels as its winner's response id, which is positive.
-_OUTCOME_CODES = {Outcome.TIE: -1, Outcome.BOTH_BAD: -2}
-_OTHER_OUTCOME = -3
+def _outcome_codes() -> tuple[int, int, int]:
+    """Return the answer query's codes for a tie, both bad and any other outcome that names no winner.
+
+    A win travels as its winner's response id. The database gives ids
+    from 1, but PostgreSQL and SQLite both store any id given explicitly
+    (a fixture, a restored dump), so the codes lie below every response
+    id and below 0, which stands for an item's missing response: -1, -2
+    and -3 unless some response has an id below 1. Finding the lowest id
+    is one step down the primary key's index.
+    """
+    lowest = Response.objects.aggregate(lowest=Min("pk"))["lowest"]
+    below = min(1 if lowest is None else lowest, 1) - 1
+    return below - 1, below - 2, below - 3
 
 
 def _load_answers(
@@ -375,10 +387,10 @@ def _load_answers(
     name = connection.ops.quote_name
     pairwise = study.kind == StudyKind.PAIRWISE
     if pairwise:
-        cases = " ".join(f"WHEN '{outcome.value}' THEN {code}" for outcome, code in _OUTCOME_CODES.items())
+        tie, both_bad, other = _outcome_codes()
         value = (
             f"CASE {name('outcome')} WHEN '{Outcome.WIN.value}' THEN {name('winner_id')} "
-            f"{cases} ELSE {_OTHER_OUTCOME} END"
+            f"WHEN '{Outcome.TIE.value}' THEN {tie} WHEN '{Outcome.BOTH_BAD.value}' THEN {both_bad} ELSE {other} END"
         )
     else:
         value = f"COALESCE({name('score')}, {NO_SCORE})"
@@ -416,10 +428,12 @@ def _load_answers(
         item = judgments.item[rows]
         result[values == items.first_response_ids[item]] = FIRST_WINS_CODE
         result[values == items.second_response_ids[item]] = SECOND_WINS_CODE
-        result[values == _OUTCOME_CODES[Outcome.TIE]] = TIE_CODE
-        result[values == _OUTCOME_CODES[Outcome.BOTH_BAD]] = BOTH_BAD_CODE
+        result[values == tie] = TIE_CODE
+        result[values == both_bad] = BOTH_BAD_CODE
     else:
-        score[:] = values
+        # SQLite stores any integer in a smallint column. Clipped, a score
+        # beyond 32 bits stays off every scale instead of wrapping onto one.
+        score[:] = np.clip(values, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
     return AnswerColumns(
         judgment=rows,
         criterion=criterion,

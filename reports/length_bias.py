@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models.functions import Length
 
-from annotate.models import Criterion
+from annotate.models import Criterion, Item, Study
 from generation.models import Response
 from reports.answer_table import FIRST_WINS_CODE, SECOND_WINS_CODE, StudyAnswers, load_study_answers
 from reports.grouping import unique_ids
@@ -103,8 +103,24 @@ def criterion_length_bias(
 
 
 def _item_lengths(table: StudyAnswers) -> tuple[np.ndarray, np.ndarray]:
-    """Return the final-turn lengths of each item's first and second response, by row of `table.items`; 0 for none."""
-    lengths = _final_turn_lengths(np.concatenate([table.items.first_run_ids, table.items.second_run_ids]))
+    """Return the final-turn lengths of each item's first and second response, by row of `table.items`; 0 for none.
+
+    Read once per table, because the report needs them for every pairwise criterion.
+    """
+    if "item lengths" not in table.derived:
+        table.derived["item lengths"] = _read_item_lengths(table)
+    return table.derived["item lengths"]
+
+
+def _read_item_lengths(table: StudyAnswers) -> tuple[np.ndarray, np.ndarray]:
+    items = table.items
+    lengths = _final_turn_lengths(table.study, np.concatenate([items.first_run_ids, items.second_run_ids]))
+    # A response of another prompt than its item's is left out above, so it is read by id.
+    wanted = unique_ids(np.concatenate([items.first_response_ids, items.second_response_ids]))
+    missing = [response_id for response_id in wanted.tolist() if response_id != 0 and response_id not in lengths]
+    for start in range(0, len(missing), 500):
+        lengths.update(_response_lengths(Response.objects.filter(pk__in=missing[start : start + 500])))
+
     response_ids = np.array([0, *lengths], dtype=np.int64)
     response_lengths = np.array([0, *lengths.values()], dtype=np.int64)
     order = np.argsort(response_ids)
@@ -114,26 +130,38 @@ def _item_lengths(table: StudyAnswers) -> tuple[np.ndarray, np.ndarray]:
         rows = np.minimum(np.searchsorted(response_ids, ids), response_ids.size - 1)
         return np.where(response_ids[rows] == ids, response_lengths[rows], 0)
 
-    return length_of(table.items.first_response_ids), length_of(table.items.second_response_ids)
+    return length_of(items.first_response_ids), length_of(items.second_response_ids)
 
 
-def _final_turn_lengths(run_ids: np.ndarray) -> dict[int, int]:
-    """Return {response id: characters of its final-turn answer} for every response of the runs `run_ids` names.
+def _final_turn_lengths(study: Study, run_ids: np.ndarray) -> dict[int, int]:
+    """Return {response id: characters of its final-turn answer} for the responses of `run_ids` to the study's prompts.
 
     The items' responses are found through their runs, an indexed list of a
-    few ids, because a test against the study's items for each response took
-    five times as long. SQL measures the answer text, so only follow-up
-    answers leave the database, and only from the responses that have some.
-    Run id 0 (no response) is ignored.
+    few ids, and their prompts, because a test against the study's items
+    for each response took five times as long. Run id 0 (no response) is
+    ignored.
     """
-    runs = unique_ids(run_ids[run_ids > 0]).tolist()
+    runs = unique_ids(run_ids[run_ids != 0]).tolist()
+    prompts = Item.objects.filter(study=study).values("prompt_id")
     lengths: dict[int, int] = {}
     # A batch of runs per query keeps under SQLite's limit on query parameters.
     for start in range(0, len(runs), 500):
-        responses = Response.objects.filter(run_id__in=runs[start : start + 500]).order_by()
-        lengths.update(responses.values_list("pk", Length("text")))
-        for response_id, follow_ups in responses.exclude(follow_up_texts=[]).values_list("pk", "follow_up_texts"):
-            lengths[response_id] = final_turn_length("", follow_ups)
+        lengths.update(
+            _response_lengths(Response.objects.filter(run_id__in=runs[start : start + 500], prompt__in=prompts))
+        )
+    return lengths
+
+
+def _response_lengths(responses) -> dict[int, int]:
+    """Return {response id: characters of its final-turn answer} for a queryset of responses.
+
+    SQL measures the answer text, so only follow-up answers leave the
+    database, and only from the responses that have some.
+    """
+    responses = responses.order_by()
+    lengths = dict(responses.values_list("pk", Length("text")))
+    for response_id, follow_ups in responses.exclude(follow_up_texts=[]).values_list("pk", "follow_up_texts"):
+        lengths[response_id] = final_turn_length("", follow_ups)
     return lengths
 
 

@@ -28,10 +28,14 @@ A_WON, B_WON, TIED, BOTH_WERE_BAD = range(COLUMNS_PER_PAIR)
 # Bootstrap weights are built this many prompt draws at a time, which keeps
 # the weight matrix near 32 MB whatever the number of prompts.
 DRAWS_PER_CHUNK = 4_000_000
-# Up to this many cells (32 MB), the prompt matrix is multiplied as a dense
-# array: 1,000 rounds over 2,000 prompts and 762 columns took 0.07 s of
-# CPU instead of 0.12 s (2-core Intel Xeon).
+# A prompt matrix of up to this many cells (32 MB), at least 1 in
+# DENSE_SHARE of them filled, is multiplied as a dense array. At 2,000
+# prompts and 762 columns, 1,000 rounds took 0.065 s of CPU as a dense
+# array at any filling. As a sparse one they took 0.034 s at 0.9% filled
+# and 0.127 s at 20%, so the two cross near 8% (2-core Intel Xeon, one
+# BLAS thread).
 DENSE_CELLS = 4_000_000
+DENSE_SHARE = 12
 
 
 # Counts per prompt
@@ -192,7 +196,8 @@ def bootstrap_totals(matrix: sparse.csr_matrix, rounds: int, seed: int) -> np.nd
         return totals
     # The counts are whole numbers and their sums stay below 2**53, so both
     # products give exactly the same totals.
-    dense = matrix.toarray() if prompts * columns <= DENSE_CELLS else None
+    cells = prompts * columns
+    dense = matrix.toarray() if cells <= DENSE_CELLS and matrix.nnz * DENSE_SHARE >= cells else None
     transposed = matrix.T.tocsr() if dense is None else None
     per_chunk = max(1, DRAWS_PER_CHUNK // prompts)
     for start in range(0, rounds, per_chunk):

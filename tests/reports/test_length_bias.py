@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from annotate.models import Criterion
 from generation.models import Response
+from reports.answer_table import load_study_answers
 from reports.length_bias import criterion_length_bias, final_turn_length
 from tests.factories import make_prompt_set, make_run, make_user
 from tests.reports.builders import PAIRWISE, judge, make_item, make_study
@@ -81,6 +82,29 @@ def test_length_bias_interval(length_study):
 
     assert bias.interval.lower == pytest.approx(0.5)
     assert bias.interval.upper == pytest.approx(1.0)
+
+
+def test_length_bias_reads_response_of_other_prompt(length_study):
+    # An item's response answering another prompt than the item's is still measured.
+    other_set = make_prompt_set(prompts=["elsewhere?"])
+    Response.objects.filter(text="a" * 10).update(prompt=other_set.prompts.get())
+
+    bias = criterion_length_bias(Criterion.objects.get(study=length_study))
+
+    assert bias.longer_wins == 4
+    assert bias.compared == 5
+
+
+def test_length_bias_reads_lengths_once_per_table(length_study, django_assert_max_num_queries):
+    # Every pairwise criterion of a report asks for the lengths of the same responses.
+    table = load_study_answers(length_study)
+    criterion = Criterion.objects.get(study=length_study)
+    first = criterion_length_bias(criterion, table=table)
+
+    with django_assert_max_num_queries(0):
+        again = criterion_length_bias(criterion, table=table)
+
+    assert again == first
 
 
 def test_length_bias_one_prompt_no_interval(db):

@@ -375,6 +375,8 @@ def test_bootstrap_round_independent_of_chunking(monkeypatch):
 
 def test_bootstrap_dense_equals_sparse(monkeypatch):
     counts = _clustered_counts(_systems(4), prompts=30)
+    # However few cells are filled, the matrix is multiplied dense, then sparse.
+    monkeypatch.setattr("reports.prompt_counts.DENSE_SHARE", 10**9)
     dense = bootstrap_totals(counts.matrix, rounds=40, seed=2)
 
     monkeypatch.setattr("reports.prompt_counts.DENSE_CELLS", 0)
