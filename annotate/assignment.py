@@ -40,6 +40,7 @@ from annotate.models import (
     StudyKind,
 )
 from annotate.screen_order import choose_first_on_left
+from annotate.sql_rows import insert_instances
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +164,10 @@ def _lease_best_item(study, annotator, now, passed_over, wait, has_expired_lease
         # database without row locks (SQLite) needs no second look: its
         # IMMEDIATE transaction holds the write lock from the start, so no
         # lease can be committed between the pick and this point.
+        tally = None
         if connection.features.has_select_for_update:
-            if lease_sql.item_load(item.pk, annotator.pk, now) >= study.overlap:
+            load, tally = lease_sql.item_load_and_tally(item.pk, annotator.pk, now)
+            if load >= study.overlap:
                 raise _ItemFull(item.pk)
         # Gold is drawn only once a regular item is found, so nobody gets
         # gold items after their last regular task.
@@ -172,19 +175,20 @@ def _lease_best_item(study, annotator, now, passed_over, wait, has_expired_lease
             gold_item = gold.pick_gold_item(study, annotator)
             if gold_item is not None:
                 return _lease(gold_item, annotator, study, now, has_own_assignment=None)
-        return _lease(item, annotator, study, now, has_own_assignment=item.own_expired)
+        return _lease(item, annotator, study, now, has_own_assignment=item.own_expired, tally=tally)
 
 
 class _NothingFree(Exception):
     """No candidate item was free of other transactions' locks."""
 
 
-def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assignment:
+def _lease(item, annotator, study, now, has_own_assignment: bool | None, tally=None) -> Assignment:
     """Lease `item` to the annotator: renew their expired lease on it, or create an assignment.
 
     `has_own_assignment` says whether they hold an (expired) assignment of
     the item, as the pick query found out; None looks it up. Passing it on
-    saves a query on every new lease.
+    saves a query on every new lease. `tally` is the item's left/right
+    tally (annotate.screen_order) read under its lock, or None to read it.
     """
     expires_at = now + study.lease_duration
     assignment = None
@@ -204,13 +208,14 @@ def _lease(item, annotator, study, now, has_own_assignment: bool | None) -> Assi
         )
         return assignment
 
-    assignment = Assignment.objects.create(
+    assignment = Assignment(
         item=item,
         annotator=annotator,
-        first_on_left=choose_first_on_left(item, now, _order_rng),
+        first_on_left=choose_first_on_left(item, now, _order_rng, tally=tally),
         leased_at=now,
         expires_at=expires_at,
     )
+    insert_instances([assignment])
     logger.info("Leased item %s to annotator %s as assignment %s", item.uuid, annotator.pk, assignment.uuid)
     return assignment
 
@@ -352,7 +357,7 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
 
     # Gold items sit outside the overlap, so their judgments are never surplus.
     is_surplus = not item.is_gold and item.counted_judgments >= study.overlap
-    judgment = Judgment.objects.create(
+    judgment = Judgment(
         assignment=assignment,
         item=item,
         annotator_id=assignment.annotator_id,
@@ -361,12 +366,13 @@ def _store_judgment(assignment, study, criteria, cleaned, rationale, seconds) ->
         time_on_task_seconds=seconds,
         is_surplus=is_surplus,
     )
+    insert_instances([judgment])
     if not is_surplus and not excluded:
         lease_sql.count_judgment(item.pk)
     screen_order = assignment.shown_answers()
-    CriterionAnswer.objects.bulk_create(
-        [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
-    )
+    answers = [_criterion_answer(judgment, criterion, cleaned[criterion.name], screen_order) for criterion in criteria]
+    if answers:
+        insert_instances(answers)
     if item.is_gold:
         judgment.gold_correct = gold.score_judgment(judgment)
         judgment.save(update_fields=["gold_correct"])

@@ -22,12 +22,19 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from annotate.models import AnnotatorStatus, Assignment, AssignmentStatus, Criterion, Item, Judgment, Study
+from annotate.screen_order import ITEM_TALLY_COLUMNS, Tally, tally_parameters
+from annotate.sql_rows import fetch_instances, select_list
+from humeval.prepared import prepared
 
 _ITEM = Item._meta.db_table
 _ASSIGNMENT = Assignment._meta.db_table
 _JUDGMENT = Judgment._meta.db_table
 _ANNOTATOR_STATUS = AnnotatorStatus._meta.db_table
 _USER = get_user_model()._meta.db_table
+# Columns are named, not `*`, because PostgreSQL rejects a prepared
+# statement (humeval.prepared) whose `*` would now expand to other columns,
+# as after a migration that adds one.
+_ITEM_COLUMNS = select_list(Item, "item")
 
 # Unexpired leases that annotators other than the picker hold on the item
 # named `item`. Parameters: see _lease_parameters.
@@ -45,7 +52,7 @@ _LOAD = f"(item.counted_judgments + {_OTHERS_LEASES})"
 # annotate.assignment.next_assignment). Any lease of theirs in the study is
 # expired at this point, because the caller has returned an unexpired one.
 _PICK_OWN_EXPIRED = f"""
-SELECT item.*
+SELECT {_ITEM_COLUMNS}
   FROM {_ITEM} item
   JOIN {_ASSIGNMENT} own ON own.item_id = item.id
  WHERE own.annotator_id = %s AND own.status = %s
@@ -63,7 +70,7 @@ SELECT item.*
 # the first item with room and stops at the first that qualifies, instead
 # of counting every item's judgments and sorting them.
 _PICK_NEW = f"""
-SELECT item.*
+SELECT {_ITEM_COLUMNS}
   FROM {_ITEM} item
  WHERE item.study_id = %s AND item.is_gold = %s AND item.counted_judgments < %s
    AND NOT EXISTS (SELECT 1 FROM {_ASSIGNMENT} own
@@ -75,7 +82,9 @@ SELECT item.*
  {{lock}}
 """
 
-_ITEM_LOAD = f"SELECT {_LOAD} FROM {_ITEM} item WHERE item.id = %s"
+# The item's load, and its tally for the left/right order of a new
+# assignment (annotate.screen_order), read together under the item's lock.
+_ITEM_LOAD_AND_TALLY = f"SELECT {_LOAD}, {ITEM_TALLY_COLUMNS} FROM {_ITEM} item WHERE item.id = %s"
 
 # What the task page counts for one annotator (see StudyCounts), as one
 # statement of independent counts that an index serves each. It counts the
@@ -127,13 +136,24 @@ _LOCK_USER = f"SELECT id FROM {_USER} WHERE id = %s FOR NO KEY UPDATE"
 # lock clauses are left out where the database has no row locks (SQLite).
 _ANNOTATOR_EXCLUDED = f"""SELECT is_excluded FROM {_ANNOTATOR_STATUS}
  WHERE study_id = %s AND annotator_id = %s ORDER BY id LIMIT 1 {{lock}}"""
-_ITEM_BY_ID = f"SELECT * FROM {_ITEM} WHERE id = %s {{lock}}"
+_ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_ITEM} item WHERE item.id = %s {{lock}}"
 _HAS_JUDGMENT = f"SELECT EXISTS (SELECT 1 FROM {_JUDGMENT} WHERE assignment_id = %s)"
 _COUNT_JUDGMENT = f"UPDATE {_ITEM} SET counted_judgments = counted_judgments + 1 WHERE id = %s"
 _SET_ASSIGNMENT_STATUS = f"UPDATE {_ASSIGNMENT} SET status = %s WHERE id = %s"
 
 # The model orders criteria by position only, so id breaks ties, the same way each time.
-_STUDY_CRITERIA = f"SELECT * FROM {Criterion._meta.db_table} WHERE study_id = %s ORDER BY position, id"
+_STUDY_CRITERIA = f"""SELECT {select_list(Criterion, "criterion")} FROM {Criterion._meta.db_table} criterion
+ WHERE criterion.study_id = %s ORDER BY criterion.position, criterion.id"""
+
+
+def _prepared_unless(passed_over: list[int], sql: str) -> str:
+    """Return `sql` prepared (humeval.prepared) unless it leaves out items, which makes its text vary in length.
+
+    A pick that passes over items is rare (a concurrent lease filled the
+    item first), and a prepared statement per length would pile up on the
+    connection.
+    """
+    return sql if passed_over else prepared(sql)
 
 
 def _lease_parameters(annotator_id: int, now: datetime) -> list:
@@ -188,12 +208,12 @@ def pick_item(
     if has_expired_lease:
         own_parameters = [annotator_id, AssignmentStatus.LEASED, study.pk, False, *leases, study.overlap, *passed_over]
         sql = _PICK_OWN_EXPIRED.format(passed_over=passed_over_sql, lock=lock_sql)
-        item = next(iter(Item.objects.raw(sql, own_parameters)), None)
+        item = next(iter(fetch_instances(Item, _prepared_unless(passed_over, sql), own_parameters)), None)
     own_expired = item is not None
     if item is None:
         new_parameters = [study.pk, False, study.overlap, annotator_id, *leases, study.overlap, *passed_over]
         sql = _PICK_NEW.format(passed_over=passed_over_sql, lock=lock_sql)
-        item = next(iter(Item.objects.raw(sql, new_parameters)), None)
+        item = next(iter(fetch_instances(Item, _prepared_unless(passed_over, sql), new_parameters)), None)
     if item is None:
         return None
     if waits_for_one_row:
@@ -218,7 +238,7 @@ def lock_annotator(annotator_id: int) -> None:
     """
     if connection.features.has_select_for_update:
         with connection.cursor() as cursor:
-            cursor.execute(_LOCK_USER, [annotator_id])
+            cursor.execute(prepared(_LOCK_USER), [annotator_id])
 
 
 def annotator_state(study: Study, annotator_id: int, now: datetime) -> AnnotatorState:
@@ -230,16 +250,21 @@ def annotator_state(study: Study, annotator_id: int, now: datetime) -> Annotator
         *(study.pk, annotator_id, AssignmentStatus.LEASED, adapted_now),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_ANNOTATOR_STATE, parameters)
+        cursor.execute(prepared(_ANNOTATOR_STATE), parameters)
         paused, current_id, has_expired = cursor.fetchone()
     return AnnotatorState(bool(paused), current_id, bool(has_expired))
 
 
-def item_load(item_id: int, annotator_id: int, now: datetime) -> int:
-    """Return the item's load as counted for the annotator: counted judgments plus others' unexpired leases."""
+def item_load_and_tally(item_id: int, annotator_id: int, now: datetime) -> tuple[int, Tally]:
+    """Return the item's load as counted for the annotator, and its left/right tally (annotate.screen_order).
+
+    The load is the item's counted judgments plus others' unexpired leases.
+    """
+    parameters = [*_lease_parameters(annotator_id, now), *tally_parameters(now), item_id]
     with connection.cursor() as cursor:
-        cursor.execute(_ITEM_LOAD, [*_lease_parameters(annotator_id, now), item_id])
-        return cursor.fetchone()[0]
+        cursor.execute(prepared(_ITEM_LOAD_AND_TALLY), parameters)
+        load, *tally = cursor.fetchone()
+    return load, Tally(*tally)
 
 
 @dataclass(frozen=True)
@@ -273,7 +298,7 @@ def study_counts(study: Study, annotator_id: int) -> StudyCounts:
         *(study.pk, annotator_id),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_STUDY_COUNTS, parameters)
+        cursor.execute(prepared(_STUDY_COUNTS), parameters)
         done, items_left, regular_finished, gold_total, gold_finished, last_uuid = cursor.fetchone()
     regular_left = items_left - regular_finished
     # annotate.assignment serves gold only at a rate above zero and while
@@ -291,7 +316,7 @@ def lock_annotator_status(study_id: int, annotator_id: int) -> bool:
     """Lock the annotator's status row in the study, if any, and return whether they are excluded."""
     lock = "FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(_ANNOTATOR_EXCLUDED.format(lock=lock), [study_id, annotator_id])
+        cursor.execute(prepared(_ANNOTATOR_EXCLUDED.format(lock=lock)), [study_id, annotator_id])
         row = cursor.fetchone()
     return bool(row and row[0])
 
@@ -299,7 +324,7 @@ def lock_annotator_status(study_id: int, annotator_id: int) -> bool:
 def lock_item(item_id: int) -> Item:
     """Return the item, its row locked until the transaction ends (PostgreSQL); raise Item.DoesNotExist."""
     lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
-    item = next(iter(Item.objects.raw(_ITEM_BY_ID.format(lock=lock), [item_id])), None)
+    item = next(iter(fetch_instances(Item, prepared(_ITEM_BY_ID.format(lock=lock)), [item_id])), None)
     if item is None:
         raise Item.DoesNotExist(f"No item with id {item_id}.")
     return item
@@ -307,21 +332,21 @@ def lock_item(item_id: int) -> Item:
 
 def has_judgment(assignment_id: int) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(_HAS_JUDGMENT, [assignment_id])
+        cursor.execute(prepared(_HAS_JUDGMENT), [assignment_id])
         return bool(cursor.fetchone()[0])
 
 
 def count_judgment(item_id: int) -> None:
     """Add one to the item's counted judgments (annotate.judgment_count)."""
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT_JUDGMENT, [item_id])
+        cursor.execute(prepared(_COUNT_JUDGMENT), [item_id])
 
 
 def set_assignment_status(assignment_id: int, status: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_SET_ASSIGNMENT_STATUS, [status, assignment_id])
+        cursor.execute(prepared(_SET_ASSIGNMENT_STATUS), [status, assignment_id])
 
 
 def study_criteria(study: Study) -> list[Criterion]:
     """Return the study's criteria in their order on the task page; the task page and the submit both read them."""
-    return list(Criterion.objects.raw(_STUDY_CRITERIA, [study.pk]))
+    return fetch_instances(Criterion, prepared(_STUDY_CRITERIA), [study.pk])

@@ -26,10 +26,12 @@ checks (one model response) use step 1 only, with a random start.
 
 import random
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection
 
 from annotate.models import Assignment, AssignmentStatus, Item
+from humeval.prepared import prepared
 
 _ASSIGNMENT = Assignment._meta.db_table
 _ITEM = Item._meta.db_table
@@ -65,17 +67,46 @@ SELECT COUNT(counted.id) FILTER (WHERE counted.first_on_left = %s),
 """
 
 
-def choose_first_on_left(item: Item, now: datetime, rng: random.Random) -> bool:
+# The same tally as _ITEM_TALLY, as three select-list expressions for an
+# outer query that names the item `item`. A query that the caller runs
+# anyway reads them too (annotate.lease_sql.item_load_and_tally). Their
+# parameters come from tally_parameters.
+ITEM_TALLY_COLUMNS = f"""
+       (SELECT COUNT(*) FROM {_ASSIGNMENT} counted
+         WHERE counted.item_id = item.id AND {_COUNTED.format(alias="counted")} AND counted.first_on_left = %s),
+       (SELECT COUNT(*) FROM {_ASSIGNMENT} counted
+         WHERE counted.item_id = item.id AND {_COUNTED.format(alias="counted")}),
+       {_START.format(item="item")}"""
+
+
+class Tally(NamedTuple):
+    """An item's counted assignments: how many show its first response on the left, how many in all, its start."""
+
+    left: int
+    total: int
+    start: bool | None
+
+
+def tally_parameters(now: datetime) -> list:
+    """Return the parameters of ITEM_TALLY_COLUMNS, in order."""
+    return [*_counted_parameters(now), True, *_counted_parameters(now), *_counted_parameters(now)]
+
+
+def choose_first_on_left(item: Item, now: datetime, rng: random.Random, tally: Tally | None = None) -> bool:
     """Return whether a new assignment of `item` shows its first response on the left.
 
     Balance per item holds when the caller locks the item's row first, as
     annotate.assignment does for regular items; gold items are leased
     without that lock. `rng` draws the start when nothing else decides it; it needs
-    a `random()` method returning a float in [0, 1).
+    a `random()` method returning a float in [0, 1). `tally` is the item's
+    tally when the caller has read it under that lock; None reads it here.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_ITEM_TALLY, [True, *_counted_parameters(now), *_counted_parameters(now), item.pk])
-        left, total, start = cursor.fetchone()
+    if tally is None:
+        with connection.cursor() as cursor:
+            parameters = [True, *_counted_parameters(now), *_counted_parameters(now), item.pk]
+            cursor.execute(prepared(_ITEM_TALLY), parameters)
+            tally = Tally(*cursor.fetchone())
+    left, total, start = tally
     right = total - left
     if left != right:
         return left < right

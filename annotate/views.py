@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotate import gold, lease_sql
 from annotate.access import (
-    get_assignment_for_annotator,
     get_judgment_for_annotator,
     get_study_for_annotator,
+    get_task_for_annotator,
     studies_for,
 )
 from annotate.assignment import (
@@ -129,8 +129,8 @@ def next_task(request, study_uuid):
 @login_required
 @require_GET
 def task(request, study_uuid, assignment_uuid):
-    study = get_study_for_annotator(request.user, study_uuid)
-    assignment = get_assignment_for_annotator(request.user, study, assignment_uuid)
+    found = get_task_for_annotator(request.user, study_uuid, assignment_uuid)
+    study, assignment, warning = found.study, found.assignment, found.warning
     if assignment.status == AssignmentStatus.SUBMITTED:
         messages.info(request, _("You have already submitted that task."))
         return redirect("annotate:next_task", study_uuid=study.uuid)
@@ -138,7 +138,6 @@ def task(request, study_uuid, assignment_uuid):
         messages.info(request, _("You skipped that task."))
         return redirect("annotate:next_task", study_uuid=study.uuid)
 
-    warning = content_warning_for(assignment.item)
     if warning is not None and request.GET.get(SHOW_CONTENT_PARAMETER) != "1":
         # Nothing of the item is rendered until the annotator asks to see it.
         context = {
@@ -157,12 +156,12 @@ def task(request, study_uuid, assignment_uuid):
 @login_required
 @require_POST
 def submit(request, study_uuid, assignment_uuid):
-    study = get_study_for_annotator(request.user, study_uuid)
-    assignment = get_assignment_for_annotator(request.user, study, assignment_uuid)
+    found = get_task_for_annotator(request.user, study_uuid, assignment_uuid)
+    study, assignment = found.study, found.assignment
     criteria = lease_sql.study_criteria(study)
     form = JudgmentForm(study, criteria, request.POST)
     if not form.is_valid():
-        return _render_task(request, study, assignment, form)
+        return _render_task(request, study, assignment, form, warning=found.warning)
 
     try:
         submit_judgment(
@@ -174,7 +173,7 @@ def submit(request, study_uuid, assignment_uuid):
         )
     except InvalidAnswer as error:
         form.add_error(None, str(error))
-        return _render_task(request, study, assignment, form)
+        return _render_task(request, study, assignment, form, warning=found.warning)
 
     if study.status != StudyStatus.OPEN:
         messages.info(request, _("Your judgment was saved. This study is not open for new tasks."))
@@ -286,8 +285,8 @@ def _turns(assignment) -> list[Turn]:
 @require_http_methods(["GET", "POST"])
 def skip(request, study_uuid, assignment_uuid):
     """Show the skip form on a page of its own (GET), or skip the task for the reason given (POST)."""
-    study = get_study_for_annotator(request.user, study_uuid)
-    assignment = get_assignment_for_annotator(request.user, study, assignment_uuid)
+    found = get_task_for_annotator(request.user, study_uuid, assignment_uuid)
+    study, assignment = found.study, found.assignment
     if assignment.status == AssignmentStatus.SUBMITTED:
         messages.info(request, _("You have already submitted that task."))
         return redirect("annotate:next_task", study_uuid=study.uuid)

@@ -1,12 +1,15 @@
 """Measure the CPU one annotator cycle costs, in process, on PostgreSQL.
 
-A cycle is what an annotator's browser runs: GET /studies/<uuid>/next/ (a
-redirect), GET the task page it points to, POST the task's form. Each
-annotator has its own Django test client (CSRF checks on, logged in through
-the log-in form). In turn, each submits the task they hold and takes the
-next one, one request at a time, so there is no concurrency. The others hold
-a lease meanwhile, as in a closed loop of that many annotators. The study is
-the one benchmarks/annotation_load.py seeds.
+A cycle is what an annotator's browser runs: GET the task page, then POST
+the task's form. The submit leases the next task and redirects to its page,
+which the next cycle opens, as a browser follows the redirect. Only when the
+submit redirects to the next-task address (GET /studies/<uuid>/next/) does
+the cycle request that address too, as benchmarks/annotation_load.py does.
+Each annotator has its own Django test client (CSRF checks on, logged in
+through the log-in form). In turn, each submits the task they hold and
+opens the next one, one request at a time, so there is no concurrency. The
+others hold a lease meanwhile, as in a closed loop of that many annotators.
+The study is the one benchmarks/annotation_load.py seeds.
 
 It prints, per cycle:
 
@@ -15,14 +18,17 @@ It prints, per cycle:
   each kind of request's median. The whole Python process's CPU follows;
 - CPU of the PostgreSQL backend serving the connection, from
   /proc/<pid>/stat (clock ticks, so 10 ms resolution over the whole run);
-- queries per request (next, task page, submit) and committed transactions
-  per cycle (pg_stat_database.xact_commit, read-only ones included);
+- queries per request (task page, submit, and next when a cycle requested
+  it): the statements sent through Django's cursors, savepoints included
+  but not BEGIN and COMMIT. Then committed transactions per cycle
+  (pg_stat_database.xact_commit, read-only ones included);
 - with --profile, the functions with the most cumulative time (cProfile,
   wall clock).
 
 CPU time rather than wall time, so other work on the machine counts less.
-The run creates a database of its own on the server that DATABASE_URL
-names, and drops it at the end.
+The run creates a database of its own, humeval_cpu_bench_<process id>, on
+the server that DATABASE_URL names (the database name in the URL is not
+used), and drops it at the end.
 
 Example:
     DATABASE_URL=postgres://humeval:humeval@127.0.0.1:5432/humeval \\
@@ -31,16 +37,20 @@ Example:
 
 import argparse
 import cProfile
+import functools
 import io
 import os
 import platform
 import pstats
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -82,6 +92,17 @@ class RequestCounts:
     cpu_seconds: list[float] = field(default_factory=list)
 
 
+class QueryCounter:
+    """Count the statements that a database connection runs, as a Django execute wrapper."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
 class Annotator:
     def __init__(self, number: int, study_uuid: str):
         from django.test import Client
@@ -91,6 +112,8 @@ class Annotator:
         self.client.handler = self.timed
         self.username = f"load{number}"
         self.study_uuid = study_uuid
+        # The task page to open next: the last submit's redirect, or None.
+        self.task_url: str | None = None
 
     def log_in(self):
         page = self.client.get("/accounts/login/")
@@ -102,12 +125,16 @@ class Annotator:
         if response.status_code != 302:
             raise SystemExit(f"Log-in of {self.username} failed with HTTP {response.status_code}.")
 
-    def take_task(self, requests: dict) -> bool:
-        """Open the next task and its page; return False when the study has nothing left for this annotator."""
-        response = self._request(requests, "next", self.client.get, f"/studies/{self.study_uuid}/next/")
-        if response.status_code != 302:
-            return False
-        self.task_url = response["Location"]
+    def open_task(self, requests: dict) -> bool:
+        """Open the task the last submit redirected to, else the next-task address and its redirect.
+
+        Returns False when the study has nothing left for this annotator.
+        """
+        if self.task_url is None:
+            response = self._request(requests, "next", self.client.get, f"/studies/{self.study_uuid}/next/")
+            if response.status_code != 302:
+                return False
+            self.task_url = response["Location"]
         page = self._request(requests, "task page", self.client.get, self.task_url)
         if page.status_code != 200:
             raise SystemExit(f"The task page {self.task_url} returned HTTP {page.status_code}.")
@@ -119,20 +146,28 @@ class Annotator:
         return True
 
     def submit_task(self, requests: dict):
-        response = self._request(requests, "submit", self.client.post, f"{self.task_url}submit/", self.form)
+        """Post the open task's form and keep the task page it redirected to, if it did."""
+        # Form-encoded, as a browser posts a form without file inputs. The
+        # test client would otherwise send multipart/form-data.
+        body = urlencode(self.form)
+        post = functools.partial(self.client.post, content_type="application/x-www-form-urlencoded")
+        response = self._request(requests, "submit", post, f"{self.task_url}submit/", body)
         if response.status_code != 302:
             raise SystemExit(f"The submit of {self.task_url} returned HTTP {response.status_code}.")
+        following = response["Location"]
+        self.task_url = following if following.startswith(f"/studies/{self.study_uuid}/tasks/") else None
 
     def _request(self, requests, name, method, *arguments):
         from django.db import connection
-        from django.test.utils import CaptureQueriesContext
 
-        # CaptureQueriesContext counts wrong once the log contains 9,000 queries.
-        connection.queries_log.clear()
-        with CaptureQueriesContext(connection) as captured:
+        # An execute wrapper counts the statements without the debug cursor
+        # that CaptureQueriesContext turns on. That cursor formats and logs
+        # each query, which costs CPU that a production request does not spend.
+        statements = QueryCounter()
+        with connection.execute_wrapper(statements):
             response = method(*arguments)
         counts = requests.setdefault(name, RequestCounts())
-        counts.queries.append(len(captured.captured_queries))
+        counts.queries.append(statements.count)
         counts.cpu_seconds.append(self.timed.last_cpu_seconds)
         return response
 
@@ -148,7 +183,7 @@ def committed_transactions() -> int:
 
 
 def take(annotator: Annotator, requests: dict):
-    if not annotator.take_task(requests):
+    if not annotator.open_task(requests):
         raise SystemExit(f"{annotator.username} ran out of tasks; the study is too small.")
 
 
@@ -184,6 +219,12 @@ def main():
     os.environ.setdefault("HUMEVAL_SECRET_KEY", "annotation-cpu-benchmark-" + "x" * 40)
     os.environ["HUMEVAL_LOG_LEVEL"] = "WARNING"
     os.environ.setdefault("HUMEVAL_CELERY_EAGER", "1")
+    # Static files are collected into a data folder of the run's own, as a
+    # deployment collects them. Before collectstatic, every {% static %}
+    # tag looks for a manifest entry that is missing, which costs CPU that
+    # production does not spend.
+    data_dir = tempfile.mkdtemp(prefix="humeval-cpu-")
+    os.environ["HUMEVAL_DATA_DIR"] = data_dir
     try:
         run(args)
     finally:
@@ -191,6 +232,7 @@ def main():
 
         connection.close()
         annotation_load.drop_database(url, database)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def run(args):
@@ -206,6 +248,7 @@ def run(args):
     connection.settings_dict["CONN_MAX_AGE"] = None
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
     # Enough items that no annotator runs out: each judgment fills a third of one.
     judgments = args.annotators * (args.cycles + args.warm_up + 1)
     seeded = annotation_load.seed(args.annotators, judgments // args.overlap * 2 + 60, 0, args.overlap)
@@ -214,7 +257,7 @@ def run(args):
     annotators = [Annotator(number, seeded["study"]) for number in range(args.annotators)]
     for annotator in annotators:
         annotator.log_in()
-    # Each annotator submits the task they hold, then takes the next, in
+    # Each annotator submits the task they hold, then opens the next, in
     # turn. Everyone else holds a lease meanwhile, as in a closed loop of
     # that many annotators, so the pick passes over their leased items.
     requests = {}
@@ -254,17 +297,27 @@ def run(args):
     if profiler:
         print("(cProfile was on, which inflates the Python figures)")
     # The median is less sensitive than the mean to other processes that
-    # share the cores and slow a few requests down.
-    median_seconds = sum(statistics.median(counts.cpu_seconds) for counts in requests.values())
+    # share the cores and slow a few requests down. Each kind of request
+    # counts as often as cycles made it: a next request is rare, because a
+    # submit redirects straight to the following task page.
+    median_seconds = sum(
+        statistics.median(counts.cpu_seconds) * len(counts.cpu_seconds) / cycles for counts in requests.values()
+    )
+    requests_made = sum(len(counts.cpu_seconds) for counts in requests.values())
+    print(f"requests:               {requests_made / cycles:6.2f} per cycle")
     print(f"Django handler CPU:     {handler_seconds / cycles * 1000:6.2f} ms per cycle (mean)")
-    print(f"Django handler CPU:     {median_seconds * 1000:6.2f} ms per cycle (sum of the requests' medians)")
+    print(f"Django handler CPU:     {median_seconds * 1000:6.2f} ms per cycle (from the requests' medians)")
     print(f"Python process CPU:     {process_seconds / cycles * 1000:6.2f} ms per cycle")
     print(f"PostgreSQL backend CPU: {backend_seconds / cycles * 1000:6.2f} ms per cycle")
     print(f"transactions committed: {commits / cycles:6.2f} per cycle")
-    for request, counts in requests.items():
+    for request in ("task page", "submit", "next"):
+        counts = requests.get(request)
+        if counts is None:
+            continue
         print(
             f"{request:>9}: {statistics.mean(counts.queries):5.2f} queries, "
-            f"median handler CPU {statistics.median(counts.cpu_seconds) * 1000:5.2f} ms"
+            f"median handler CPU {statistics.median(counts.cpu_seconds) * 1000:5.2f} ms, "
+            f"{len(counts.queries)} requests"
         )
     if profiler:
         out = io.StringIO()

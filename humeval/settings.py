@@ -113,6 +113,11 @@ else:
         }
     }
 
+# The annotator's hot queries run as prepared statements on PostgreSQL
+# (humeval/prepared.py). Turn this off behind a pooler in transaction mode,
+# which does not keep a connection's prepared statements.
+PREPARED_STATEMENTS = env.read_bool("HUMEVAL_PREPARED_STATEMENTS", default=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -34,5 +34,9 @@ def test_cpu_smoke_prints_every_figure():
     assert re.search(r"^Django handler CPU: +[\d.]+ ms per cycle \(mean\)$", output, re.MULTILINE), output
     assert re.search(r"^PostgreSQL backend CPU: +[\d.]+ ms per cycle$", output, re.MULTILINE), output
     assert re.search(r"^transactions committed: +[\d.]+ per cycle$", output, re.MULTILINE), output
-    for request in ("next", "task page", "submit"):
+    # A cycle is the task page and its submit. The submit redirects straight
+    # to the next task page, so no request goes to the next-task address.
+    assert re.search(r"^requests: +2\.00 per cycle$", output, re.MULTILINE), output
+    for request in ("task page", "submit"):
         assert re.search(rf"^ *{request}: +\d+\.\d\d queries, median handler CPU", output, re.MULTILINE), output
+    assert not re.search(r"^ *next: ", output, re.MULTILINE), output

@@ -1,7 +1,8 @@
-"""The Markdown render cache of the annotator pages, and the radio inputs they write without widget templates."""
+"""The Markdown render cache of the annotator pages, and the radio buttons they write without widget templates."""
 
 import pytest
 from django.forms import RadioSelect
+from django.template import Context, Template
 from django.urls import reverse
 
 from annotate import rendering
@@ -9,7 +10,7 @@ from annotate.assignment import next_assignment
 from annotate.forms import JudgmentForm, SkipForm, criterion_field_name
 from annotate.models import StudyKind
 from annotate.rendering import RenderCache, render_markdown, render_markdown_cached
-from annotate.templatetags.form_tags import radio_input
+from annotate.templatetags.form_tags import radio_input, radio_labels
 
 
 def test_cached_render_equals_render():
@@ -134,3 +135,42 @@ def test_radio_input_matches_widget_tag(kind, pairwise_study, rating_study):
     assert any("checked" in radio.tag() for radio in radios)
     for radio in radios:
         assert radio_input(radio) == radio.tag()
+
+
+_LABEL_LOOP = Template(
+    "{% load form_tags %}{% for radio in field %}"
+    '<label class="choice" for="{{ radio.id_for_label }}">{% radio_input radio %}<span>{{ radio.choice_label }}</span>'
+    "{% if keys %} <kbd>{{ forloop.counter }}</kbd>{% endif %}</label>\n{% endfor %}"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("keys", [False, True])
+@pytest.mark.parametrize("kind", [StudyKind.PAIRWISE, StudyKind.RATING])
+def test_radio_labels_match_template_loop(kind, keys, pairwise_study, rating_study):
+    study = pairwise_study if kind == StudyKind.PAIRWISE else rating_study
+    criteria = list(study.criteria.all())
+    checked = "B" if kind == StudyKind.PAIRWISE else 4
+    fields = [
+        JudgmentForm(study, criteria)[criterion_field_name(criteria[0])],
+        JudgmentForm(study, criteria, initial={criterion_field_name(criteria[0]): checked})[
+            criterion_field_name(criteria[0])
+        ],
+        SkipForm()["reason"],
+        SkipForm({"skip-reason": "other"})["reason"],
+    ]
+
+    for field in fields:
+        expected = _LABEL_LOOP.render(Context({"field": field, "keys": keys})).rstrip("\n")
+        assert radio_labels(field, keys=keys) == expected
+
+
+@pytest.mark.django_db
+def test_radio_labels_escape_choice_text(pairwise_study):
+    form = SkipForm()
+    form.fields["reason"].choices = [("other", 'Not <b>bold</b> & "quoted"')]
+
+    html = radio_labels(form["reason"])
+
+    assert "<span>Not &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;</span>" in html
+    assert "<b>" not in html

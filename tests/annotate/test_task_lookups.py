@@ -1,7 +1,8 @@
 """The hand-written lookups on the annotator's path return what the policy's ORM queries return.
 
 annotate.access reads the study and the assignment in SQL of its own when
-the policy grants the usual annotator scope; humeval.sessions and
+the policy grants the usual annotator scope, apart or in one query with the
+item's responses and content warning; humeval.sessions and
 humeval.auth_backends read the session and the user in SQL too. These tests
 compare them with the ORM path and check that every refusal still holds.
 """
@@ -15,7 +16,7 @@ from django.urls import reverse
 
 from annotate import access, lease_sql
 from annotate.assignment import next_assignment
-from annotate.models import Criterion
+from annotate.models import ContentWarning, Criterion, Study
 from generation.models import Prompt
 from humeval.policy import Action
 from tests.factories import make_prompt_set, make_run, make_study, make_user
@@ -131,3 +132,90 @@ def test_deactivated_user_session_refused(client, pairwise_study, annotator):
     response = client.get(next_url)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def _separate_lookups(user, study_uuid, assignment_uuid):
+    study = access.get_study_for_annotator(user, study_uuid)
+    return study, access.get_assignment_for_annotator(user, study, assignment_uuid)
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "rating"])
+def test_task_lookup_matches_separate_lookups(kind, pairwise_study, rating_study, annotator):
+    study = pairwise_study if kind == "pairwise" else rating_study
+    leased = next_assignment(study, annotator)
+
+    found = access.get_task_for_annotator(annotator, study.uuid, leased.uuid)
+    study_alone, assignment_alone = _separate_lookups(annotator, study.uuid, leased.uuid)
+
+    for model_field in Study._meta.concrete_fields:
+        assert getattr(found.study, model_field.attname) == getattr(study_alone, model_field.attname), model_field.name
+    for model_field in found.assignment._meta.concrete_fields:
+        expected = getattr(assignment_alone, model_field.attname)
+        assert getattr(found.assignment, model_field.attname) == expected, model_field.name
+    for model_field in Prompt._meta.concrete_fields:
+        expected = getattr(assignment_alone.item.prompt, model_field.attname)
+        assert getattr(found.assignment.item.prompt, model_field.attname) == expected, model_field.name
+    assert found.assignment.item.study is found.study
+    assert found.assignment.item.first_response == assignment_alone.item.first_response
+    assert found.assignment.item.second_response == assignment_alone.item.second_response
+    assert found.assignment.shown_answers() == assignment_alone.shown_answers()
+    assert found.warning is None
+
+
+def test_task_lookup_reads_content_warning(pairwise_study, annotator):
+    leased = next_assignment(pairwise_study, annotator)
+    prompt = leased.item.prompt
+    prompt.category = "violence"
+    prompt.save(update_fields=["category"])
+    warning = ContentWarning.objects.create(prompt_set=prompt.prompt_set, category="violence", text="Fights.")
+    ContentWarning.objects.create(prompt_set=prompt.prompt_set, category="other", text="Not this one.")
+
+    found = access.get_task_for_annotator(annotator, pairwise_study.uuid, leased.uuid)
+
+    assert found.warning == warning
+    assert found.warning.text == "Fights."
+
+
+def test_task_lookup_ignores_warning_of_empty_category(pairwise_study, annotator):
+    leased = next_assignment(pairwise_study, annotator)
+    prompt = leased.item.prompt
+    prompt.category = ""
+    prompt.save(update_fields=["category"])
+    ContentWarning.objects.create(prompt_set=prompt.prompt_set, category="", text="Never shown.")
+
+    found = access.get_task_for_annotator(annotator, pairwise_study.uuid, leased.uuid)
+
+    assert found.warning is None
+
+
+def test_task_lookup_refuses_other_annotator(pairwise_study, annotator):
+    other = make_user()
+    pairwise_study.annotators.add(other)
+    theirs = next_assignment(pairwise_study, other)
+
+    with pytest.raises(Http404):
+        access.get_task_for_annotator(annotator, pairwise_study.uuid, theirs.uuid)
+
+
+def test_task_lookup_refuses_former_member(pairwise_study, annotator):
+    leased = next_assignment(pairwise_study, annotator)
+    pairwise_study.annotators.remove(annotator)
+
+    with pytest.raises(Http404):
+        access.get_task_for_annotator(annotator, pairwise_study.uuid, leased.uuid)
+
+
+def test_task_lookup_refuses_other_study(pairwise_study, annotator):
+    leased = next_assignment(pairwise_study, annotator)
+    prompt_set = make_prompt_set()
+    other_study = make_study([make_run(prompt_set), make_run(prompt_set)], annotators=[annotator])
+
+    with pytest.raises(Http404):
+        access.get_task_for_annotator(annotator, other_study.uuid, leased.uuid)
+
+
+def test_task_lookup_refuses_unknown_study(pairwise_study, annotator):
+    leased = next_assignment(pairwise_study, annotator)
+
+    with pytest.raises(Http404):
+        access.get_task_for_annotator(annotator, uuid.uuid4(), leased.uuid)

@@ -161,7 +161,7 @@ class _AlternatingOrder:
     def __init__(self):
         self._values = itertools.cycle([False, True])
 
-    def __call__(self, item, now, rng) -> bool:
+    def __call__(self, item, now, rng, tally=None) -> bool:
         return next(self._values)
 
 
