@@ -116,8 +116,10 @@ def _read_item_lengths(table: StudyAnswers) -> tuple[np.ndarray, np.ndarray]:
     items = table.items
     lengths = _final_turn_lengths(table.study, np.concatenate([items.first_run_ids, items.second_run_ids]))
     # A response of another prompt than its item's is left out above, so it is read by id.
-    wanted = unique_ids(np.concatenate([items.first_response_ids, items.second_response_ids]))
-    missing = [response_id for response_id in wanted.tolist() if response_id != 0 and response_id not in lengths]
+    item_responses = unique_ids(np.concatenate([items.first_response_ids, items.second_response_ids]))
+    missing = [
+        response_id for response_id in item_responses.tolist() if response_id != 0 and response_id not in lengths
+    ]
     for start in range(0, len(missing), 500):
         lengths.update(_response_lengths(Response.objects.filter(pk__in=missing[start : start + 500])))
 

@@ -288,9 +288,9 @@ def test_fingerprints_forgotten_after_view(client, staff, tiny_pairwise):
     # Fingerprints kept past the view would serve stale figures to later
     # code in the same thread, such as a worker's next request.
     client.force_login(staff)
-    shown = client.get(reverse("reports:study", args=[tiny_pairwise.study.uuid]))
+    page = client.get(reverse("reports:study", args=[tiny_pairwise.study.uuid]))
 
-    assert shown.status_code == 200
+    assert page.status_code == 200
     assert report_cache._fingerprints.get() is None
 
     missing = client.get(reverse("reports:study", args=["00000000-0000-0000-0000-000000000000"]))

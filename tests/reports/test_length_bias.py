@@ -96,7 +96,7 @@ def test_length_bias_reads_response_of_other_prompt(length_study):
 
 
 def test_length_bias_reads_lengths_once_per_table(length_study, django_assert_max_num_queries):
-    # Every pairwise criterion of a report asks for the lengths of the same responses.
+    # The report reads the same responses' lengths for every pairwise criterion.
     table = load_study_answers(length_study)
     criterion = Criterion.objects.get(study=length_study)
     first = criterion_length_bias(criterion, table=table)
