@@ -44,3 +44,23 @@ def test_production_smoke_runs_gunicorn_on_postgresql():
 
     assert "gunicorn 2 workers x 2 threads, PostgreSQL" in output
     assert "lost: 0, duplicated: 0, over overlap: 0 (acknowledged 12," in output
+
+
+def test_floor_smoke_compares_the_empty_page_with_humeval():
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        missing_service("PostgreSQL: set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/NAME to run")
+
+    result = subprocess.run(
+        [sys.executable, "benchmarks/request_floor.py", "--smoke", "--workers", "2", "--threads", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "round 1, floor: 12 cycles in" in result.stdout
+    assert "round 1, humeval: 12 cycles in" in result.stdout
+    assert "humeval judgments: lost 0, duplicated 0, over overlap 0 (acknowledged 12)" in result.stdout
+    assert "humeval against the floor:" in result.stdout
