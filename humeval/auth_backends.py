@@ -10,6 +10,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from humeval import login_throttle
+from humeval.prepared import prepared
 
 
 class LoginThrottled(PermissionDenied):
@@ -26,7 +27,7 @@ class ThrottledModelBackend(ModelBackend):
         """
         user_model = get_user_model()
         sql = f"SELECT * FROM {user_model._meta.db_table} WHERE {user_model._meta.pk.column} = %s"
-        user = next(iter(user_model._default_manager.raw(sql, [user_id])), None)
+        user = next(iter(user_model._default_manager.raw(prepared(sql), [user_id])), None)
         if user is None:
             return None
         return user if self.user_can_authenticate(user) else None

@@ -12,13 +12,15 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db import connection
 from django.utils import timezone
 
+from humeval.prepared import prepared
+
 
 class SessionStore(DatabaseSessionStore):
     def _get_session_from_db(self):
         table = self.model._meta.db_table
         sql = f"SELECT * FROM {table} WHERE session_key = %s AND expire_date > %s"
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        session = next(iter(self.model.objects.raw(sql, [self.session_key, now])), None)
+        session = next(iter(self.model.objects.raw(prepared(sql), [self.session_key, now])), None)
         if session is None:
             self._session_key = None
         return session

@@ -96,3 +96,18 @@ def test_statement_parts_number_parameters():
 
     assert prepare == f"PREPARE {name} AS SELECT $1, $2 FROM t WHERE a = $3"
     assert execute == f"EXECUTE {name}(%s, %s, %s)"
+
+
+def test_session_and_user_reads_of_each_request_are_prepared(postgres, client, django_user_model):
+    user = django_user_model.objects.create_user("prepared-reader", password="a-long-password-1")
+    client.force_login(user)
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("FROM django_session WHERE session_key = $1" in statement for statement in statements)
+    assert any("FROM auth_user WHERE id = $1" in statement for statement in statements)
