@@ -36,7 +36,8 @@ class JudgmentForm(forms.Form):
             self.fields[criterion_field_name(criterion)] = self._criterion_field(criterion)
 
     def _criterion_field(self, criterion: Criterion) -> forms.Field:
-        required_message = _("Answer the question for “%(criterion)s”.") % {"criterion": criterion.name}
+        # The page shows the question, not the criterion's internal name.
+        required_message = _("Please answer: %(question)s") % {"question": criterion.question}
         if self.study.kind == StudyKind.PAIRWISE:
             return forms.ChoiceField(
                 label=criterion.question,

@@ -50,7 +50,7 @@ def test_chinese_form_error(client, rating_study, annotator):
 
     response = client.post(reverse("annotate:submit", kwargs=kwargs), {}, headers={"accept-language": "zh-CN"})
 
-    assert "请回答“fluency”这一项。" in response.text
+    assert "请回答：Which answer is better for fluency?" in response.text
 
 
 def test_chinese_login_page(client):

@@ -270,7 +270,7 @@ def test_revise_post_missing_answer_rerenders(client, pairwise_study, annotator)
     response = client.post(_submit_revision_url(judgment), {_field(pairwise_study, "helpfulness"): "B"})
 
     assert response.status_code == 200
-    assert "Answer the question for “accuracy”." in response.text
+    assert "Please answer: Which answer is better for accuracy?" in response.text
     assert f'action="{_submit_revision_url(judgment)}"' in response.text
     judgment.refresh_from_db()
     assert judgment.revised_at is None

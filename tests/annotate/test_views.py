@@ -327,7 +327,7 @@ def test_submit_missing_answer_rerenders_with_error(client_as, pairwise_study, a
     response = client_as(annotator).post(_submit_url(assignment), {_field(helpfulness): "A"})
 
     assert response.status_code == 200
-    assert "Answer the question for “accuracy”." in response.text
+    assert "Please answer: Which answer is better for accuracy?" in response.text
     assert "Your judgment was not saved yet" in response.text
     # The choice already made stays selected.
     assert re.search(r'value="A"[^>]*checked', response.text)

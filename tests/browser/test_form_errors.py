@@ -57,7 +57,7 @@ def test_unanswered_criterion_refused(
     summary = page.get_by_role("alert")
     expect(summary).to_be_visible()
     expect(summary).to_contain_text("Your judgment was not saved yet.")
-    expect(summary).to_contain_text(f"Answer the question for “{missing}”.")
+    expect(summary).to_contain_text(f"Please answer: Which answer is better for {missing}?")
     expect(pages.criterion_fieldset(page, 1)).to_have_class("criterion has-error")
     expect(pages.criterion_fieldset(page, 0)).not_to_have_class("criterion has-error")
     assert pages.checked_values(page) == [first_value, ""]
