@@ -67,7 +67,9 @@ class StudyDesignForm(forms.ModelForm):
     )
     # The members of GUARDED_MEMBER_FIELDS when the page was loaded, as
     # members_fingerprint returns them.
-    members_fingerprint = forms.CharField(widget=forms.HiddenInput, required=False)
+    members_fingerprint = forms.CharField(
+        label=gettext_lazy("members fingerprint"), widget=forms.HiddenInput, required=False
+    )
 
     class Meta:
         model = Study

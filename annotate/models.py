@@ -37,7 +37,7 @@ class StudyStatus(models.TextChoices):
 class Study(models.Model):
     """One human evaluation comparing systems (generation runs) on a prompt set."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=StudyKind.choices)
     prompt_set = models.ForeignKey(
@@ -146,8 +146,8 @@ class Study(models.Model):
 class Criterion(models.Model):
     """One question a judgment answers: A/B/tie/both bad, or a Likert score."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="criteria")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="criteria", verbose_name=_("study"))
     position = models.PositiveIntegerField(_("position"), default=0)
     name = models.CharField(_("name"), max_length=100)
     question = models.CharField(_("question"), max_length=500)
@@ -237,14 +237,18 @@ class Item(models.Model):
     only one (rating; `first_response` is then empty).
     """
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
-    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="items")
-    first_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
-    second_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items", verbose_name=_("study"))
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="items", verbose_name=_("prompt"))
+    first_response = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True, verbose_name=_("first response")
+    )
+    second_response = models.ForeignKey(
+        Response, on_delete=models.PROTECT, related_name="+", null=True, blank=True, verbose_name=_("second response")
+    )
     # Random per item so that the pick order never follows the order items
     # were built in, which would follow model pairs.
-    sort_key = models.FloatField(db_index=True)
+    sort_key = models.FloatField(_("sort key"), db_index=True)
     is_gold = models.BooleanField(_("gold item"), default=False, db_index=True)
     attention_text = models.TextField(
         _("attention-check answer"), blank=True, help_text=_("An obviously bad answer written by the manager.")
@@ -259,7 +263,7 @@ class Item(models.Model):
     # annotator excluded from the study. Kept by annotate.assignment under
     # the item's row lock, so the next-task query can stop at the first item
     # with room instead of counting every item's judgments.
-    counted_judgments = models.PositiveIntegerField(default=0, editable=False)
+    counted_judgments = models.PositiveIntegerField(_("counted judgments"), default=0, editable=False)
 
     class Meta:
         ordering = ["study", "sort_key"]
@@ -312,15 +316,19 @@ class SkipReason(models.TextChoices):
 class Assignment(models.Model):
     """An item leased to one annotator, with the left/right order they see."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("item"))
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments", verbose_name=_("annotator")
+    )
     first_on_left = models.BooleanField(
         _("first response on the left"), help_text=_("True when the item's first response is shown as A.")
     )
-    status = models.CharField(max_length=20, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
-    leased_at = models.DateTimeField()
-    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED
+    )
+    leased_at = models.DateTimeField(_("leased at"))
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
     skip_reason = models.CharField(_("skip reason"), max_length=20, choices=SkipReason.choices, blank=True)
     skip_note = models.CharField(_("skip note"), max_length=500, blank=True)
 
@@ -354,11 +362,15 @@ class Assignment(models.Model):
 class Judgment(models.Model):
     """What an annotator answered for an assignment."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgment")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.CASCADE, related_name="judgment", verbose_name=_("assignment")
+    )
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgments", verbose_name=_("item"))
     # PROTECT: deleting a user who made judgments fails, so deactivate them instead.
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments", verbose_name=_("annotator")
+    )
     first_on_left = models.BooleanField(_("first response on the left"), help_text=_("The order the annotator saw."))
     rationale = models.TextField(_("rationale"), blank=True)
     time_on_task_seconds = models.FloatField(_("time on task (seconds)"), null=True, blank=True)
@@ -368,7 +380,7 @@ class Judgment(models.Model):
     gold_correct = models.BooleanField(
         _("right on a gold item"), null=True, blank=True, help_text=_("Empty for items that are not gold.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("submitted at"), auto_now_add=True)
     revised_at = models.DateTimeField(
         _("last changed"), null=True, blank=True, help_text=_("Set when the annotator went back and changed it.")
     )
@@ -389,11 +401,15 @@ class CriterionAnswer(models.Model):
     never the screen position. Rating answers store the score.
     """
 
-    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="answers")
-    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="answers")
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
-    winner = models.ForeignKey(Response, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    score = models.SmallIntegerField(null=True, blank=True)
+    judgment = models.ForeignKey(Judgment, on_delete=models.CASCADE, related_name="answers", verbose_name=_("judgment"))
+    criterion = models.ForeignKey(
+        Criterion, on_delete=models.CASCADE, related_name="answers", verbose_name=_("criterion")
+    )
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, blank=True)
+    winner = models.ForeignKey(
+        Response, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("winner")
+    )
+    score = models.SmallIntegerField(_("score"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("criterion answer")
@@ -421,12 +437,16 @@ class AnnotatorStatus(models.Model):
     gets no new task. The qualification rule pauses automatically.
     """
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="annotator_statuses")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_statuses")
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="annotator_statuses", verbose_name=_("study")
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_statuses", verbose_name=_("annotator")
+    )
     is_excluded = models.BooleanField(_("excluded from reports"), default=False)
     is_paused = models.BooleanField(_("paused"), default=False, help_text=_("Gets no new task in this study."))
     paused_reason = models.CharField(_("reason for the pause"), max_length=500, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("annotator status")
@@ -442,7 +462,9 @@ class AnnotatorStatus(models.Model):
 class ContentWarning(models.Model):
     """A warning annotators read before an item whose prompt has this category."""
 
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="content_warnings")
+    prompt_set = models.ForeignKey(
+        PromptSet, on_delete=models.CASCADE, related_name="content_warnings", verbose_name=_("prompt set")
+    )
     category = models.CharField(_("category"), max_length=100)
     text = models.TextField(_("warning"), help_text=_("Shown before such items; plain text."))
 

@@ -32,7 +32,7 @@ class Dtype(models.TextChoices):
 class LanguageModel(models.Model):
     """A language model under study and how to load it."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(
         _("name"), max_length=100, unique=True, help_text=_("Unique name used on the command line and in reports.")
     )
@@ -71,7 +71,7 @@ class LanguageModel(models.Model):
         validators=[validate_queue_name],
         help_text=_("Celery queue whose workers can hold this model, for example gpu-80gb. Empty: the default queue."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -102,11 +102,11 @@ class LanguageModel(models.Model):
 class PromptSet(models.Model):
     """A named collection of designed prompts."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
     source = models.CharField(_("source"), max_length=500, blank=True, help_text=_("File the prompts came from."))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -120,8 +120,10 @@ class PromptSet(models.Model):
 class Prompt(models.Model):
     """One designed prompt: its first user turn, optional later turns and metadata."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    prompt_set = models.ForeignKey(
+        PromptSet, on_delete=models.CASCADE, related_name="prompts", verbose_name=_("prompt set")
+    )
     position = models.PositiveIntegerField(_("position"), help_text=_("Order of the prompt in its file."))
     external_id = models.CharField(
         _("external id"), max_length=100, blank=True, help_text=_("The prompt's id in the imported file.")
@@ -167,9 +169,11 @@ class GenerationRun(models.Model):
     model's name plus the variant label.
     """
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    model = models.ForeignKey(LanguageModel, on_delete=models.PROTECT, related_name="runs")
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="runs")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    model = models.ForeignKey(LanguageModel, on_delete=models.PROTECT, related_name="runs", verbose_name=_("model"))
+    prompt_set = models.ForeignKey(
+        PromptSet, on_delete=models.PROTECT, related_name="runs", verbose_name=_("prompt set")
+    )
     label = models.CharField(
         _("variant label"),
         max_length=100,
@@ -197,9 +201,9 @@ class GenerationRun(models.Model):
         default=0.0,
         help_text=_("Wall time spent answering prompts, summed over every attempt of the run; excludes model loading."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["model__name", "label"]
@@ -233,9 +237,11 @@ class FinishReason(models.TextChoices):
 class Response(models.Model):
     """One run's answer to one prompt."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="responses")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    run = models.ForeignKey(
+        GenerationRun, on_delete=models.CASCADE, related_name="responses", verbose_name=_("generation run")
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses", verbose_name=_("prompt"))
     text = models.TextField(_("text"), blank=True)
     follow_up_texts = models.JSONField(
         _("follow-up answers"), default=list, blank=True, help_text=_("Answers to the prompt's later turns, in order.")
@@ -243,7 +249,7 @@ class Response(models.Model):
     token_count = models.PositiveIntegerField(_("token count"), default=0)
     finish_reason = models.CharField(_("finish reason"), max_length=10, choices=FinishReason.choices)
     latency_seconds = models.FloatField(_("latency (seconds)"), default=0.0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["run", "prompt__position"]
@@ -272,8 +278,10 @@ class BenchmarkRun(models.Model):
     the task completes.
     """
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_runs")
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    model = models.ForeignKey(
+        LanguageModel, on_delete=models.CASCADE, related_name="benchmark_runs", verbose_name=_("model")
+    )
     tasks = models.JSONField(_("tasks"), default=list, help_text=_("lm-evaluation-harness task names, in run order."))
     shots = models.JSONField(
         _("shots"), default=dict, help_text=_("Number of few-shot examples per task, keyed by task name.")
@@ -304,9 +312,9 @@ class BenchmarkRun(models.Model):
     worker_task_id = models.CharField(
         _("worker task id"), max_length=255, blank=True, help_text=_("Celery task that runs it, if any.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -326,7 +334,9 @@ class BenchmarkResult(models.Model):
     filter: running or importing the same task again replaces it.
     """
 
-    model = models.ForeignKey(LanguageModel, on_delete=models.CASCADE, related_name="benchmark_results")
+    model = models.ForeignKey(
+        LanguageModel, on_delete=models.CASCADE, related_name="benchmark_results", verbose_name=_("model")
+    )
     task = models.CharField(_("task"), max_length=200, help_text=_("lm-evaluation-harness task or group name."))
     parent_group = models.CharField(
         _("parent group"),
@@ -351,7 +361,12 @@ class BenchmarkResult(models.Model):
         _("source file"), max_length=500, blank=True, help_text=_("Results file the value was read from.")
     )
     benchmark_run = models.ForeignKey(
-        BenchmarkRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="results"
+        BenchmarkRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="results",
+        verbose_name=_("benchmark run"),
     )
     lm_eval_version = models.CharField(_("lm-eval version"), max_length=50, blank=True)
     evaluated_at = models.DateTimeField(_("evaluated at"), null=True, blank=True)
@@ -361,7 +376,7 @@ class BenchmarkResult(models.Model):
         blank=True,
         help_text=_("The task's configuration as the results file records it: data files, splits, prompts."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["model__name", "task", "shots", "metric", "filter"]
