@@ -10,8 +10,10 @@ GET next and its redirect. The study has Markdown instructions and its answers a
 of about 700 to 1,200 characters, some with a code block, so pages cost
 what real ones do. Two set-ups:
 
-- production: gunicorn (gthread workers) against PostgreSQL (DATABASE_URL);
-- embedded: `manage.py runserver` against SQLite, as `make demo` runs it.
+- production: gunicorn (gthread workers, 4 of 8 threads by default) against
+  PostgreSQL (DATABASE_URL);
+- embedded: gunicorn against SQLite, as `make demo` runs it (4 workers of 4
+  threads by default, the Makefile's numbers).
 
 Two load shapes:
 
@@ -138,33 +140,29 @@ def free_port() -> int:
 
 
 def start_server(args, env, port, log_path: Path) -> subprocess.Popen:
-    """Start the server on `port`, its output going to `log_path`, and wait until it listens.
+    """Start gunicorn on `port`, its output going to `log_path`, and wait until it listens.
 
-    The output goes to a file, not a pipe: runserver logs every request, and
-    an unread pipe fills up after 64 KB, which blocks every server thread at
-    its next log line.
+    The output goes to a file, not a pipe: an unread pipe fills up after 64
+    KB, which would block every server thread at its next log line.
     """
-    if args.setup == "production":
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "humeval.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ]
-    else:
-        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "humeval.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(args.threads),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+    ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -687,11 +685,8 @@ def machine_line() -> str:
 def print_report(args, stats, elapsed, login_seconds, seeded, checked):
     cycles = len(stats.acknowledged)
     shape = f"open loop at {args.rate}/s for {args.duration} s" if args.rate else f"closed loop, {args.cycles} cycles"
-    server = (
-        f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL"
-        if args.setup == "production"
-        else "runserver, SQLite"
-    )
+    database = "PostgreSQL" if args.setup == "production" else "SQLite"
+    server = f"gunicorn {args.workers} workers x {args.threads} threads, {database}"
     print(f"set-up: {args.setup} ({server}); {args.annotators} annotators; {shape}")
     print(f"study: {seeded['items']} items, {seeded['judgments']} judgments stored before the run")
     print(machine_line())
@@ -723,7 +718,7 @@ def main():
     parser.add_argument("--preload", type=int, default=0, help="Judgments stored before the run.")
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes.")
-    parser.add_argument("--threads", type=int, default=8, help="Threads per gunicorn worker.")
+    parser.add_argument("--threads", type=int, help="Threads per gunicorn worker (8 in production, 4 embedded).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--smoke", action="store_true", help="4 annotators, 3 cycles each: checks the script works.")
@@ -741,6 +736,9 @@ def main():
 
     if args.smoke:
         args.annotators, args.cycles, args.rate = 4, 3, None
+    if args.threads is None:
+        # Embedded: the numbers of the Makefile's `make demo` server.
+        args.threads = 8 if args.setup == "production" else 4
     if args.setup == "production" and not args.database_url.startswith("postgres"):
         raise SystemExit("The production set-up needs DATABASE_URL (or --database-url) naming a PostgreSQL server.")
 
