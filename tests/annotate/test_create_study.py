@@ -1,6 +1,7 @@
 """`manage.py create_study SPEC.yaml`: valid specs, malformed specs and updates."""
 
 import io
+import logging
 import textwrap
 from pathlib import Path
 
@@ -184,6 +185,23 @@ def test_check_writes_nothing(demo_like, tmp_path):
     assert "is valid" in out
     assert f"with {len(CATEGORIES)} new items" in out
     assert _snapshot() == before
+
+
+def test_check_logs_no_rolled_back_action(demo_like, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+
+    _run(_spec(tmp_path, VALID), "--open", "--check")
+
+    assert [record.getMessage() for record in caplog.records if record.levelno < logging.WARNING] == []
+    assert logging.getLogger("annotate").isEnabledFor(logging.INFO)
+
+
+def test_create_logs_its_actions(demo_like, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+
+    _run(_spec(tmp_path, VALID), "--open")
+
+    assert any(record.levelno == logging.INFO for record in caplog.records)
 
 
 def test_overlap_above_annotators_warns(demo_like, tmp_path):

@@ -1,3 +1,6 @@
+import contextlib
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.invitations import set_password_path
@@ -33,11 +36,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # A check applies the spec and rolls it back, so the log lines of what
+        # it applied ("Created attention check", audit events) would be untrue.
+        quiet = _without_info_logs() if options["check"] else contextlib.nullcontext()
         try:
-            spec = read_study_spec(options["spec"], update=options["update"], create_users=options["create_users"])
-            result = apply_study_spec(
-                spec, update=options["update"], open_now=options["open"], dry_run=options["check"]
-            )
+            with quiet:
+                spec = read_study_spec(options["spec"], update=options["update"], create_users=options["create_users"])
+                result = apply_study_spec(
+                    spec, update=options["update"], open_now=options["open"], dry_run=options["check"]
+                )
         except StudySpecError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -71,3 +78,13 @@ def _describe_gold(gold) -> str:
     if not gold.applied:
         return "Gold entries are valid; they take effect when the study opens (the study is a draft)."
     return f"Gold items: {gold.created} created, {gold.marked} marked or changed, {gold.unchanged} unchanged."
+
+
+@contextlib.contextmanager
+def _without_info_logs():
+    """Drop log records below WARNING while the block runs; warnings and errors still pass."""
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
