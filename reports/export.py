@@ -10,7 +10,9 @@ Judgments on gold items are not in this file but in their own
 may show text that no system wrote, and would skew per-system figures.
 Pairwise rows name the systems shown as A and B, the item's systems in
 canonical order, the outcome and the winning system. Rating rows name the
-system and its score. Annotators are named by their stable pseudonym unless
+system and its score. A judgment its annotator changed while the study was
+open shows the changed answers, and `revised_at` the time of the last
+change. Annotators are named by their stable pseudonym unless
 a site admin asked for account names (annotate.pseudonyms).
 
 Format:
@@ -103,6 +105,7 @@ _TRAILING_COLUMNS = (
     Column("is_surplus", "true when the judgment arrived after its item had enough judgments."),
     Column("annotator_excluded", "true when a manager excluded the annotator's judgments from the reports."),
     Column("created_at", "Time the judgment was stored, ISO 8601 in UTC."),
+    Column("revised_at", "Time the annotator last changed the judgment, ISO 8601 in UTC; empty when never changed."),
 )
 
 
@@ -233,6 +236,7 @@ class JudgmentRows:
             first_on_left,
             is_surplus,
             created_at,
+            revised_at,
         ) in _answer_rows(self.study, lookups.database):
             if judgment_id != previous:
                 # A judgment's cells repeat on each of its criterion rows.
@@ -248,6 +252,7 @@ class JudgmentRows:
                     bool(is_surplus),
                     annotator_id in excluded,
                     timestamp_text(created_at),
+                    None if revised_at is None else timestamp_text(revised_at),
                 )
             criterion = criteria[criterion_id]
             if pairwise:
@@ -286,6 +291,7 @@ class JudgmentRows:
             first_on_left,
             is_surplus,
             created_at,
+            revised_at,
         ) in _answer_rows(self.study, lookups.database):
             if judgment_id != previous:
                 # A judgment's cells repeat on each of its criterion rows.
@@ -298,6 +304,7 @@ class JudgmentRows:
                 seconds_text = "" if seconds is None or not isfinite(seconds) else seconds
                 flags = _FLAG_CELLS[2 * is_surplus + (annotator_id in excluded)]
                 created = timestamp_text(created_at)
+                revised = "" if revised_at is None else timestamp_text(revised_at)
             criterion = criteria[criterion_id]
             # Outcomes need no neutralising or quoting: a check constraint limits
             # them to win, tie, both_bad, attention or the empty string.
@@ -305,11 +312,12 @@ class JudgmentRows:
                 winner = "" if winner_id is None else response_systems[winner_id]
                 append(
                     f"{leading},{criterion},{shown},{outcome},{winner},{rationale_text},{seconds_text},{flags},"
-                    f"{created}\r\n"
+                    f"{created},{revised}\r\n"
                 )
             else:
                 append(
-                    f"{leading},{criterion},{shown},{csv_cell(score)},{rationale_text},{seconds_text},{flags},{created}\r\n"
+                    f"{leading},{criterion},{shown},{csv_cell(score)},{rationale_text},{seconds_text},{flags},"
+                    f"{created},{revised}\r\n"
                 )
             if len(lines) >= rows_per_chunk:
                 yield lines
@@ -322,7 +330,7 @@ class JudgmentRows:
 # The is_surplus and annotator_excluded cells, indexed by 2 * is_surplus + excluded.
 _FLAG_CELLS = ("false,false", "false,true", "true,false", "true,true")
 # The answer query's columns, in the order JudgmentRows unpacks them. Django
-# selects annotations after the fields, so the three annotations that
+# selects annotations after the fields, so the four annotations that
 # _answer_rows adds come last, in the order they are added.
 _ANSWER_FIELDS = (
     "judgment_id",
@@ -337,6 +345,7 @@ _ANSWER_FIELDS = (
     "first_on_left",
     "is_surplus",
     "created_at",
+    "revised_at",
 )
 _ITEM_FIELDS = (
     "pk",
@@ -357,14 +366,17 @@ ROWS_PER_FETCH = 2000
 def _answer_rows(study: Study, database: str) -> Iterator[tuple]:
     """Yield the study's answers on items that are not gold, as `_ANSWER_FIELDS` tuples in export order.
 
-    The flags are read as integers, and on SQLite created_at as the stored
-    text, because the SQLite driver would call a converter Django registers
-    for each such value. The function from _timestamp_formatter rewrites
-    the text faster than the driver parses it.
+    The flags are read as integers, and on SQLite created_at and revised_at
+    as the stored text, because the SQLite driver would call a converter
+    Django registers for each such value. The function from
+    _timestamp_formatter rewrites the text faster than the driver parses
+    it. revised_at is None for a judgment that was never changed.
     """
     created_at = F("judgment__created_at")
+    revised_at = F("judgment__revised_at")
     if connections[database].vendor == "sqlite":
         created_at = Cast(created_at, TextField())
+        revised_at = Cast(revised_at, TextField())
     gold_items = Item.objects.filter(study=study, is_gold=True).values("pk")
     answers = (
         CriterionAnswer.objects.using(database)
@@ -374,6 +386,7 @@ def _answer_rows(study: Study, database: str) -> Iterator[tuple]:
             first_on_left=Cast("judgment__first_on_left", IntegerField()),
             is_surplus=Cast("judgment__is_surplus", IntegerField()),
             created_at=created_at,
+            revised_at=revised_at,
         )
         .order_by("judgment__created_at", "judgment_id", "criterion__position", "criterion_id")
         .values_list(*_ANSWER_FIELDS)

@@ -72,6 +72,7 @@ _TRAILING_COLUMNS = (
     Column("rationale", "The annotator's optional rationale for the whole judgment."),
     Column("time_on_task_seconds", "Seconds the annotator spent on the task; empty when not measured."),
     Column("created_at", "Time the judgment was stored, ISO 8601 in UTC."),
+    Column("revised_at", "Time the annotator last changed the judgment, ISO 8601 in UTC; empty when never changed."),
 )
 
 
@@ -133,6 +134,7 @@ def _gold_rows(study: Study):
             rationale=F("judgment__rationale"),
             time_on_task_seconds=F("judgment__time_on_task_seconds"),
             created_at=F("judgment__created_at"),
+            revised_at=F("judgment__revised_at"),
         )
     )
 
@@ -178,12 +180,14 @@ def _rating_cells(values: dict, systems: dict[int, System]) -> list:
 
 def _trailing_cells(values: dict) -> list:
     correct = values["gold_correct"]
+    revised = values["revised_at"]
     return [
         None if correct is None else _flag(correct),
         _flag(values["annotator_excluded"]),
         values["rationale"],
         values["time_on_task_seconds"],
         values["created_at"].astimezone(UTC).isoformat(),
+        None if revised is None else revised.astimezone(UTC).isoformat(),
     ]
 
 

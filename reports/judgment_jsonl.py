@@ -110,6 +110,7 @@ def jsonl_chunks(rows: JudgmentRows, rows_per_chunk: int) -> Iterator[list[str]]
         first_on_left,
         is_surplus,
         created_at,
+        revised_at,
     ) in _answer_rows(study, lookups.database):
         if judgment_id != previous:
             # A judgment's cells repeat on each of its criterion rows.
@@ -124,6 +125,7 @@ def jsonl_chunks(rows: JudgmentRows, rows_per_chunk: int) -> Iterator[list[str]]
                 flags[bool(is_surplus)],
                 flags[annotator_id in lookups.excluded],
                 _encode_text(timestamp_text(created_at)),
+                "null" if revised_at is None else _encode_text(timestamp_text(revised_at)),
             )
         if pairwise:
             winner = '""' if winner_id is None else winners[winner_id]

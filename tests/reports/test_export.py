@@ -6,10 +6,13 @@ from importlib import metadata
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 
+from annotate.models import Judgment
 from annotate.pseudonyms import pseudonym
-from reports import export
+from annotate.revision import revise_judgment
+from reports import export, export_files
 from tests.factories import make_prompt_set, make_run, make_user
 from tests.reports.builders import PAIRWISE, RATING, judge, make_item, make_study
 
@@ -35,6 +38,7 @@ PAIRWISE_HEADER = [
     "is_surplus",
     "annotator_excluded",
     "created_at",
+    "revised_at",
 ]
 
 
@@ -231,6 +235,7 @@ def test_csv_rating_rows(client, staff, rating_export):
         "is_surplus",
         "annotator_excluded",
         "created_at",
+        "revised_at",
     ]
     assert len(rows) == 2
     carol = pseudonym(get_user_model().objects.get(username="carol").pk)
@@ -345,3 +350,83 @@ def test_report_links_csv_without_bom(client, staff, export_study):
     assert f'href="{gold}?bom=no"' in page
     assert f'href="{judgments}?names=show&amp;bom=no"' in named
     assert f'href="{gold}?names=show&amp;bom=no"' in named
+
+
+# Judgments changed after submit: revised_at
+
+REVISED_AT = datetime(2026, 4, 2, 9, 30, 0, 250000, tzinfo=UTC)
+REVISED_TEXT = "2026-04-02T09:30:00.250000+00:00"
+
+
+@pytest.fixture
+def revised_export(export_study):
+    """export_study with alice's judgment, her last one, changed at REVISED_AT; bob's is unchanged."""
+    alice = Judgment.objects.get(item__study=export_study, annotator__username="alice")
+    # alice saw the second response as A, so B picks the first response.
+    revise_judgment(alice, {"overall": "B", "安全": "A"}, rationale="Changed my mind.", now=REVISED_AT)
+    return export_study
+
+
+def test_revised_at_is_last_column():
+    for kind in (PAIRWISE, RATING):
+        names = [column.name for column in export.columns(kind)]
+        assert names[-2:] == ["created_at", "revised_at"]
+
+
+def test_csv_download_revised_at(client, staff, revised_export):
+    # The web download writes through JudgmentRows.csv_chunks().
+    _, body = _download(client, staff, revised_export)
+    rows = [dict(zip(PAIRWISE_HEADER, row, strict=True)) for row in _rows(body)[1:]]
+    alice = pseudonym(get_user_model().objects.get(username="alice").pk)
+
+    changed = [row for row in rows if row["annotator"] == alice]
+    unchanged = [row for row in rows if row["annotator"] != alice]
+    assert [row["revised_at"] for row in changed] == [REVISED_TEXT, REVISED_TEXT]
+    assert [row["revised_at"] for row in unchanged] == ["", ""]
+    assert [row["winner_system"] for row in changed] == ["Xenoqua 温度1", "Yarrowin"]
+    assert {row["rationale"] for row in changed} == {"Changed my mind."}
+    assert body.endswith(b",\r\n")
+
+
+def test_judgment_rows_revised_at(revised_export):
+    rows = list(export.judgment_rows(revised_export))
+
+    assert [row[-1] for row in rows] == [REVISED_TEXT, REVISED_TEXT, None, None]
+    assert all(row[-2] for row in rows)
+
+
+def test_rating_csv_revised_at(rating_export):
+    carol = Judgment.objects.get(item__study=rating_export)
+    revise_judgment(carol, {"fluency": 2}, now=REVISED_AT)
+
+    text = "".join(export.stream_judgments_csv(rating_export))
+    (row,) = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+    assert row["score"] == "2"
+    assert row["revised_at"] == REVISED_TEXT
+
+
+def test_export_command_csv_revised_at(revised_export, tmp_path):
+    path = tmp_path / "judgments.csv"
+
+    call_command("export", str(revised_export.uuid), "--out", str(path), stdout=io.StringIO())
+
+    rows = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8"), newline="")))
+    assert [row["revised_at"] for row in rows] == [REVISED_TEXT, REVISED_TEXT, "", ""]
+    described = json.loads((tmp_path / "judgments.csv.meta.json").read_text(encoding="utf-8"))
+    assert described["columns"][-1] == {
+        "name": "revised_at",
+        "description": "Time the annotator last changed the judgment, ISO 8601 in UTC; empty when never changed.",
+    }
+
+
+def test_jsonl_revised_at(revised_export):
+    table = export_files.export_table(revised_export, "judgments")
+    written = io.StringIO()
+
+    export_files.write_rows(written, table.header, table.rows, "jsonl")
+
+    records = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert [record["revised_at"] for record in records] == [REVISED_TEXT, REVISED_TEXT, None, None]
+    assert list(records[0])[-1] == "revised_at"
+    assert written.getvalue().count('"revised_at": null}') == 2

@@ -6,7 +6,8 @@ and write it with csv.writer. The studies cover the cases where a fast
 path could go wrong. Every text column has formula-like and quoted text,
 and some Chinese text. Criteria positions differ from their id order.
 Some judgments are stored at the same time, some times have no
-microseconds, and some times on task are missing. There are surplus
+microseconds, and some times on task are missing. Some judgments were
+changed after submit (revised_at), with and without microseconds. There are surplus
 judgments, an excluded annotator, and gold items whose judgments must
 stay out.
 """
@@ -23,6 +24,7 @@ from django.db import connection
 from annotate.gold import set_excluded
 from annotate.models import Criterion, Item, Judgment, Outcome, StudyKind
 from annotate.pseudonyms import pseudonym
+from annotate.revision import revise_judgment
 from generation.models import Prompt, PromptSet
 from reports import export, export_files
 from tests.factories import make_run, make_user
@@ -63,6 +65,20 @@ def _prompt_set():
     return prompt_set, list(prompt_set.prompts.order_by("position"))
 
 
+def _revise_some(judgment, number, answers):
+    """Change every fifth judgment, starting with the third, while it is its annotator's last one.
+
+    Every second change is stored without microseconds. The rationale is
+    passed again, and the chosen judgments' rationales have no surrounding
+    whitespace that the revision would strip.
+    """
+    if number % 5 != 2:
+        return
+    microseconds = 0 if number % 2 else 654321
+    when = START + timedelta(days=1, seconds=number, microseconds=microseconds)
+    revise_judgment(judgment, answers, rationale=judgment.rationale, now=when)
+
+
 def _set_time(judgment, number):
     """Store judgments in threes at the same second, every second one without microseconds."""
     microseconds = 0 if number % 2 else 123456 + number
@@ -101,6 +117,7 @@ def pairwise_study(db):
                 rationale=next(rationales),
                 seconds=None if number % 5 == 0 else 1.5 * number + 0.001,
             )
+            _revise_some(judgment, number, {"overall": "B", "安全": "tie", "+formula": "A"})
             _set_time(judgment, number)
             number += 1
     set_excluded(study, people[3].pk, True)
@@ -136,6 +153,7 @@ def rating_study(db):
                     seconds=0.25 * number,
                     surplus=number % 7 == 0,
                 )
+                _revise_some(judgment, number, {"fluency": 5 - number % 5, "=事实": 1})
                 _set_time(judgment, number)
                 number += 1
     set_excluded(study, people[1].pk, True)
@@ -182,6 +200,7 @@ def _reference_rows(study, names):
                 judgment.is_surplus,
                 judgment.annotator_id in excluded,
                 judgment.created_at.astimezone(UTC).isoformat(),
+                judgment.revised_at.astimezone(UTC).isoformat() if judgment.revised_at else None,
             ]
             rows.append(row)
     return rows
@@ -214,13 +233,17 @@ def test_streamed_csv_equals_reference(study, names):
 
 def test_reference_covers_the_hard_cases(pairwise_study):
     rows = _reference_rows(pairwise_study, names=False)
-    created = [row[-1] for row in rows]
+    created = [row[-2] for row in rows]
+    revised = [row[-1] for row in rows]
     rationales = {row[13] for row in rows}
 
     assert len(rows) == 16 * 3
     assert len(set(created)) < len(created)
     assert any(".123" in value for value in created)
     assert any("." not in value for value in created)
+    assert None in revised
+    assert any(value and ".654321" in value for value in revised)
+    assert any(value and "." not in value for value in revised)
     assert {None, 1.501} <= {row[14] for row in rows}
     assert set(RATIONALES) <= rationales
     assert {row[15] for row in rows} == {True, False}

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -11,6 +12,7 @@ from django.urls import reverse
 from annotate.gold import set_excluded, set_paused
 from annotate.models import Item, Judgment, Outcome
 from annotate.pseudonyms import pseudonym
+from annotate.revision import last_judgment, revise_judgment
 from reports.agreement import study_agreement
 from reports.export import stream_judgments_csv
 from reports.gold_export import gold_columns, stream_gold_judgments_csv
@@ -310,6 +312,23 @@ def test_gold_csv_rating_rows(db):
     assert {(row["right_min_score"], row["right_max_score"], row["gold_correct"]) for row in rows} == {
         ("1", "2", "true")
     }
+
+
+def test_gold_csv_revised_at(with_gold):
+    ann1 = with_gold.annotators[0]
+    # ann1 last judged the attention check and picked the response, which was shown as A.
+    changed = revise_judgment(
+        last_judgment(with_gold.study, ann1), {"overall": "A"}, now=datetime(2026, 4, 2, 9, 30, tzinfo=UTC)
+    )
+
+    rows = _csv_rows(stream_gold_judgments_csv(with_gold.study))
+
+    assert list(rows[0])[-2:] == ["created_at", "revised_at"]
+    revised = [row for row in rows if row["revised_at"]]
+    assert [(row["item_uuid"], row["annotator"]) for row in revised] == [(str(changed.item.uuid), pseudonym(ann1.pk))]
+    assert revised[0]["revised_at"] == "2026-04-02T09:30:00+00:00"
+    assert revised[0]["gold_correct"] == "true"
+    assert [row["revised_at"] for row in rows if row is not revised[0]] == [""] * 4
 
 
 def test_gold_csv_query_count(with_gold, django_assert_num_queries):
