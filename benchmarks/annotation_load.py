@@ -178,6 +178,15 @@ def start_server(args, env, port, log_path: Path) -> subprocess.Popen:
     raise SystemExit("The server did not start listening within 60 s.")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop the server and wait for it, killing it if it has not stopped within 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 # --------------------------------------------------------------------------
 # Inside Django (subcommands run by run_inside).
 # --------------------------------------------------------------------------
@@ -775,11 +784,7 @@ def main():
         sys.exit(1 if failed else 0)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
         if created_database:
             drop_database(args.database_url, args.bench_database)
         shutil.rmtree(data_dir, ignore_errors=True)

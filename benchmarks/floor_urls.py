@@ -1,8 +1,8 @@
 """humeval's URLs plus one empty page, for benchmarks/request_floor.py.
 
-The page at /floor/ goes through everything an annotator's request goes
-through before and after a view (humeval's middleware, the session and user
-reads, the log-in check, CSRF on POST), but its view does nothing: GET
+A request to /floor/ passes through everything an annotator's request
+passes through around a view: humeval's middleware, the session and user
+reads, the log-in check and, on POST, CSRF. Its view does nothing: GET
 returns a form with a CSRF token and POST redirects back. Two such requests
 are the least that an annotator's cycle (open a task, post its form) can
 cost in this stack.

@@ -46,7 +46,7 @@ def test_production_smoke_runs_gunicorn_on_postgresql():
     assert "lost: 0, duplicated: 0, over overlap: 0 (acknowledged 12," in output
 
 
-def test_floor_smoke_compares_the_empty_page_with_humeval():
+def test_floor_smoke_runs_both_cycles():
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         missing_service("PostgreSQL: set DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/NAME to run")

@@ -98,7 +98,7 @@ def test_statement_parts_number_parameters():
     assert execute == f"EXECUTE {name}(%s, %s, %s)"
 
 
-def test_session_and_user_reads_of_each_request_are_prepared(postgres, client, django_user_model):
+def test_request_session_and_user_reads_prepared(postgres, client, django_user_model):
     user = django_user_model.objects.create_user("prepared-reader", password="a-long-password-1")
     client.force_login(user)
 
